@@ -1,0 +1,162 @@
+"""The exercise mechanism: a registry, two kinds of checker, and the `check` / `solution` calls."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Checker = Callable[[Any], None]  # raises AssertionError("what is wrong") when the answer is wrong
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: how to check an answer, a hint, a reference solution and a plausible wrong answer."""
+
+    key: str  # "chapter.number", e.g. "1.2"
+    title: str
+    checker: Checker
+    hint: str
+    solution: Any  # a value, or a function whose source `solution()` prints
+    wrong: Any  # a tempting wrong answer; the tests make sure the checker rejects it
+    explanation: str = ""  # printed with the solution
+
+    @property
+    def chapter(self) -> int:
+        return int(self.key.split(".")[0])
+
+
+_REGISTRY: dict[str, Exercise] = {}
+
+
+def register(exercise: Exercise) -> Exercise:
+    """Add an exercise to the registry (a chapter's module calls this once per exercise)."""
+    if exercise.key in _REGISTRY and _REGISTRY[exercise.key] is not exercise:
+        raise ValueError(f"exercise {exercise.key} is registered twice")
+    _REGISTRY[exercise.key] = exercise
+    return exercise
+
+
+def _load_chapter(chapter: int) -> None:
+    try:
+        importlib.import_module(f"helpers.exercises.ch{chapter:02d}")
+    except ModuleNotFoundError as error:
+        if error.name != f"helpers.exercises.ch{chapter:02d}":
+            raise
+
+
+def get(key: str) -> Exercise:
+    """The exercise called `key` ("1.2"), loading its chapter's module on first use."""
+    if not isinstance(key, str) or not key.partition(".")[0].isdigit():
+        raise KeyError(f"exercise keys look like '1.2' (chapter.number), got {key!r}")
+    _load_chapter(int(key.partition(".")[0]))
+    if key not in _REGISTRY:
+        known = sorted(k for k in _REGISTRY if k.partition(".")[0] == key.partition(".")[0])
+        raise KeyError(f"there is no exercise {key}; this chapter has {known}")
+    return _REGISTRY[key]
+
+
+def all_exercises() -> list[Exercise]:
+    """Every exercise of every chapter, in order."""
+    package = importlib.import_module("helpers.exercises")
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name.startswith("ch"):
+            importlib.import_module(f"helpers.exercises.{module.name}")
+    return sorted(_REGISTRY.values(), key=lambda e: tuple(int(p) for p in e.key.split(".")))
+
+
+def _verdict(key: str, answer: Any) -> tuple[bool | None, str]:
+    """(True, "") when right, (False, why) when wrong, (None, why) when not attempted."""
+    exercise = get(key)
+    if answer is None or answer is Ellipsis:
+        return None, "not attempted yet: replace the `...` with your answer."
+    try:
+        exercise.checker(answer)
+    except NotImplementedError:
+        return None, "not attempted yet: your function still raises NotImplementedError."
+    except AssertionError as error:
+        return False, str(error) or "the answer is not right."
+    except Exception as error:  # the reader's code raised: say what, do not crash the notebook
+        return False, f"your answer raised {type(error).__name__}: {error}"
+    return True, ""
+
+
+def passes(key: str, answer: Any) -> bool:
+    """True if `answer` solves exercise `key`; prints nothing (for tests)."""
+    return _verdict(key, answer)[0] is True
+
+
+def check(key: str, answer: Any) -> None:
+    """Print whether `answer` solves exercise `key`, with a hint when it does not."""
+    exercise = get(key)
+    ok, why = _verdict(key, answer)
+    if ok:
+        print(f"✅ Exercise {key} ({exercise.title}): correct.")
+    elif ok is None:
+        print(f"⏳ Exercise {key} ({exercise.title}): {why}\n   Hint: {exercise.hint}")
+    else:
+        print(f"❌ Exercise {key} ({exercise.title}): {why}\n   Hint: {exercise.hint}")
+
+
+def solution(key: str) -> None:
+    """Print a worked solution to exercise `key`."""
+    exercise = get(key)
+    answer = exercise.solution
+    body = textwrap.dedent(inspect.getsource(answer)) if callable(answer) else repr(answer)
+    print(f"Solution to exercise {key} ({exercise.title}):\n\n{body.rstrip()}")
+    if exercise.explanation:
+        print("\n" + textwrap.fill(exercise.explanation, 100))
+
+
+# --- checkers ------------------------------------------------------------------------------------------
+
+
+def matches_value(expected: Any, atol: float = 1e-8, what: str = "your answer") -> Checker:
+    """A checker for a number or an array: same shape, and every entry within `atol`."""
+    expected = np.asarray(expected, dtype=float)
+
+    def checker(answer: Any) -> None:
+        try:
+            got = np.asarray(answer, dtype=float)
+        except (TypeError, ValueError) as error:
+            raise AssertionError(f"{what} should be numbers, got {type(answer).__name__}") from error
+        assert got.shape == expected.shape, f"{what} has shape {got.shape}, expected {expected.shape}"
+        assert np.all(np.isfinite(got)), f"{what} contains inf or nan"
+        assert np.allclose(got, expected, rtol=0, atol=atol), f"{what} has the right shape but wrong entries"
+
+    return checker
+
+
+def matches_function(
+    reference: Callable[..., Any],
+    make_inputs: Callable[[np.random.Generator], tuple],
+    trials: int = 25,
+    atol: float = 1e-8,
+    seed: int = 0,
+) -> Checker:
+    """A checker for a function: called on `trials` random inputs, it must agree with `reference`."""
+
+    def checker(answer: Any) -> None:
+        assert callable(answer), f"expected a function, got {type(answer).__name__}"
+        rng = np.random.default_rng(seed)
+        for _ in range(trials):
+            args = make_inputs(rng)
+            want = np.asarray(reference(*[np.copy(a) for a in args]), dtype=float)
+            got = answer(*[np.copy(a) for a in args])
+            if got is None:
+                raise AssertionError("your function returned None: did you forget `return`?")
+            got = np.asarray(got, dtype=float)
+            shown = ", ".join(np.array2string(np.asarray(a), precision=3) for a in args)
+            assert got.shape == want.shape, f"on input {shown} you return shape {got.shape}, not {want.shape}"
+            assert np.allclose(got, want, rtol=1e-6, atol=atol), (
+                f"on input {shown}\nyou return {np.array2string(got, precision=4)}"
+                f"\nbut the answer is {np.array2string(want, precision=4)}"
+            )
+
+    return checker

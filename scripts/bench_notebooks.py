@@ -1,0 +1,132 @@
+"""Run every notebook from a fresh kernel and print a table: seconds and peak memory per notebook.
+
+    python scripts/bench_notebooks.py                  # all notebooks
+    python scripts/bench_notebooks.py notebooks/01_*.ipynb --readme   # ... and update README.md's table
+
+Budget per notebook on a 2-core CPU: about 60 s, never over 180 s, and under 2 GB. The notebooks are
+run from copies in memory; nothing on disk changes (except README.md with --readme).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET_S, CEILING_S, MEMORY_MB = 60, 180, 2048
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The kernel's own high-water mark of resident memory (Linux), in MB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(match.group(1)) / 1024 if match else None
+
+
+class Sampler(threading.Thread):
+    """Fallback for systems without /proc: poll the kernel's resident memory ten times a second."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.process, self.peak, self.done = psutil.Process(pid), 0.0, threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.1):
+            try:
+                rss = self.process.memory_info().rss + sum(
+                    c.memory_info().rss for c in self.process.children(recursive=True)
+                )
+            except psutil.Error:
+                return
+            self.peak = max(self.peak, rss / 2**20)
+
+
+def run_notebook(path: Path, timeout: int = 600) -> tuple[float, float]:
+    """(seconds to run every cell, peak memory in MB) for one notebook in a fresh kernel."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    with client.setup_kernel():
+        pid = client.km.provisioner.pid
+        sampler = Sampler(pid)
+        sampler.start()
+        start = time.perf_counter()
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        seconds = time.perf_counter() - start
+        sampler.done.set()
+        peak = peak_rss_mb(pid) or sampler.peak
+    return seconds, peak
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    args = parser.parse_args(argv)
+    paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    rows, over = [], []
+    print(f"{'notebook':40s} {'seconds':>8s} {'peak MB':>8s}", flush=True)
+    for path in paths:
+        seconds, peak = run_notebook(path.resolve())
+        verdict = "ok" if seconds <= BUDGET_S and peak <= MEMORY_MB else "over budget"
+        if seconds > CEILING_S or peak > MEMORY_MB:
+            over.append(path.name)
+        rows.append(f"| {path.name} | {seconds:.1f} | {peak:.0f} | {verdict} |")
+        print(f"{path.name:40s} {seconds:8.1f} {peak:8.0f}  {verdict}", flush=True)
+    table = "\n".join(
+        [
+            f"Measured {datetime.date.today()} on {machine()}; `./book bench` prints it anew.",
+            "",
+            "| notebook | seconds | peak memory (MB) | budget (60 s, 2 GB) |",
+            "|---|---:|---:|---|",
+            *rows,
+        ]
+    )
+    if args.readme:
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        if START not in text or END not in text:
+            print(f"README.md has no {START} ... {END} markers", file=sys.stderr)
+            return 2
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        readme.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+        print("README.md updated")
+    if over:
+        print(f"over the 180 s ceiling or 2 GB: {', '.join(over)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Every exercise's checker accepts its reference solution and rejects its tempting wrong answer."""
+
+import numpy as np
+import pytest
+
+from helpers.exercises import all_exercises, check, get, passes, solution
+
+EXERCISES = all_exercises()
+
+
+def test_every_chapter_with_exercises_has_at_least_three():
+    chapters = {e.chapter for e in EXERCISES}
+    assert 1 in chapters
+    for chapter in chapters:
+        assert sum(e.chapter == chapter for e in EXERCISES) >= 3, f"chapter {chapter} has too few exercises"
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
+def test_reference_solution_passes_and_wrong_answer_fails(exercise):
+    assert passes(exercise.key, exercise.solution)
+    assert not passes(exercise.key, exercise.wrong)
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
+def test_check_prints_a_verdict_and_solution_prints_an_answer(exercise, capsys):
+    check(exercise.key, exercise.solution)
+    assert "✅" in capsys.readouterr().out
+    check(exercise.key, exercise.wrong)
+    out = capsys.readouterr().out
+    assert "❌" in out and "Hint:" in out
+    check(exercise.key, ...)
+    assert "not attempted" in capsys.readouterr().out
+    solution(exercise.key)
+    assert f"Solution to exercise {exercise.key}" in capsys.readouterr().out
+
+
+def test_a_crashing_answer_is_reported_not_raised(capsys):
+    def broken(U, c):
+        return U[99]
+
+    check("1.2", broken)
+    assert "raised IndexError" in capsys.readouterr().out
+
+
+def test_unfinished_function_counts_as_not_attempted(capsys):
+    def stub(U, c):
+        raise NotImplementedError
+
+    check("1.2", stub)
+    assert "not attempted" in capsys.readouterr().out
+
+
+def test_value_checker_explains_shape_errors(capsys):
+    check("1.1", np.eye(3))
+    assert "shape (3, 3), expected (2, 2)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("key", ["1.99", "x", "99.1", 1.1])
+def test_unknown_keys_are_clear_errors(key):
+    with pytest.raises(KeyError, match="exercise"):
+        get(key)
