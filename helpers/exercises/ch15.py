@@ -1,0 +1,184 @@
+"""Exercises for chapter 15: text to tokens."""
+
+from __future__ import annotations
+
+import random
+
+from helpers.exercises.core import Exercise, matches_value, register
+from helpers.tokenizers import BasicTokenizer, Tokenizer, merge_pair
+
+
+def _agrees_with(reference, cases, describe):
+    """A checker for a function: on every case (a tuple of arguments) it must return what `reference` does."""
+
+    def checker(answer):
+        assert callable(answer), f"expected a function, got {type(answer).__name__}"
+        for args in cases():
+            want = reference(*args)
+            got = answer(*[list(a) if isinstance(a, list) else a for a in args])
+            if got is None:
+                raise AssertionError("your function returned None: did you forget `return`?")
+            got = list(got) if not isinstance(got, str) else got
+            assert got == want, f"on {describe(*args)}\nyou return {got!r}\nbut the answer is {want!r}"
+
+    return checker
+
+
+# 15.1 ---------------------------------------------------------------------------------------------------
+SENTENCE = "naïve café 👋"
+register(
+    Exercise(
+        key="15.1",
+        title="bytes, not characters",
+        checker=matches_value(len(SENTENCE.encode("utf-8")), what="the number of bytes"),
+        hint="ASCII letters and spaces take 1 byte each in UTF-8. Accented Latin letters take 2, and an "
+        "emoji takes 4. Check with len(text.encode('utf-8')).",
+        solution=len(SENTENCE.encode("utf-8")),
+        wrong=len(SENTENCE),  # counts characters
+        explanation="'naïve' is 6 bytes (ï takes 2), the spaces 1 each, 'café' 5 (é takes 2) and 👋 4: "
+        "6 + 1 + 5 + 1 + 4 = 17 bytes for 12 characters. A byte-level tokenizer starts from these 17.",
+    )
+)
+
+
+# 15.2 ---------------------------------------------------------------------------------------------------
+def _merge_cases():
+    rng = random.Random(15)
+    fixed = [([1, 1, 1], (1, 1), 9), ([1, 2, 1, 2, 3], (1, 2), 9), ([], (1, 2), 9), ([2, 1], (1, 2), 9)]
+    randoms = [
+        ([rng.randint(0, 3) for _ in range(rng.randint(0, 15))], (rng.randint(0, 3), rng.randint(0, 3)), 7)
+        for _ in range(40)
+    ]
+    return fixed + randoms
+
+
+def _merge_from_the_right(ids, pair, new_id):
+    out, i = [], len(ids) - 1
+    while i >= 0:
+        if i >= 1 and (ids[i - 1], ids[i]) == pair:
+            out.append(new_id)
+            i -= 2
+        else:
+            out.append(ids[i])
+            i -= 1
+    return out[::-1]
+
+
+def _merge_solution(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+            out.append(new_id)  # the pair becomes one new id ...
+            i += 2  # ... and both of its elements are used up
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+register(
+    Exercise(
+        key="15.2",
+        title="merge a pair",
+        checker=_agrees_with(merge_pair, _merge_cases, lambda ids, pair, new: f"ids={ids}, pair={pair}"),
+        hint="walk left to right with an index i. If ids[i], ids[i+1] is the pair, emit new_id and jump by "
+        "2; otherwise emit ids[i] and step by 1. Try [1, 1, 1] with the pair (1, 1): the answer is [new, 1].",
+        solution=_merge_solution,
+        wrong=_merge_from_the_right,
+        explanation="Scanning left to right and jumping past a merged pair means overlapping runs such as "
+        "1 1 1 merge as (1 1) 1. Scanning from the right gives 1 (1 1) instead: a different tokenization, "
+        "and training and encoding must agree on the rule.",
+    )
+)
+
+
+# 15.3 ---------------------------------------------------------------------------------------------------
+def _encode_cases():
+    handmade = [("abcd", [(98, 99, 256), (97, 98, 257)]), ("abab cab", [(98, 99, 256), (97, 98, 257)])]
+    tok = BasicTokenizer().train("the theme of the thesis is there, then the other theory", 290)
+    learned = [(text, tok.merges) for text in ["the theorist", "then there", "", "other themes", "ééé"]]
+    return handmade + learned
+
+
+def _encode_reference(text, merges):
+    return Tokenizer(merges).encode(text)
+
+
+def _greedy_longest_match(text, merges):
+    vocab = {bytes([b]): b for b in range(256)}
+    for a, b, new in merges:
+        pieces = {i: t for t, i in vocab.items()}
+        vocab[pieces[a] + pieces[b]] = new
+    data, ids, i = text.encode("utf-8"), [], 0
+    while i < len(data):
+        j = max(k for k in range(i + 1, len(data) + 1) if data[i:k] in vocab)
+        ids.append(vocab[data[i:j]])
+        i = j
+    return ids
+
+
+def _encode_solution(text, merges):
+    ids = list(text.encode("utf-8"))
+    for a, b, new_id in merges:  # in rank order: exactly the order training learned them
+        ids = merge_pair(ids, (a, b), new_id)
+    return ids
+
+
+register(
+    Exercise(
+        key="15.3",
+        title="encode with ranked merges",
+        checker=_agrees_with(_encode_reference, _encode_cases, lambda text, merges: f"text={text!r}"),
+        hint="start from the UTF-8 bytes, then replay the merges in the order they were learned, each one "
+        "everywhere it applies (merge_pair is in helpers.tokenizers). Do not look for the longest token.",
+        solution=_encode_solution,
+        wrong=_greedy_longest_match,
+        explanation="Replaying the merges in rank order reproduces what training did, so equal text always "
+        "gets equal tokens. Greedy longest match (what WordPiece does) often agrees but not always: with the "
+        "merges 'b c' (rank 0) and 'a b' (rank 1), BPE turns 'abcd' into a|bc|d, while longest match takes "
+        "ab|c|d.",
+    )
+)
+
+
+# 15.4 ---------------------------------------------------------------------------------------------------
+def _decode_cases():
+    emoji = "👋".encode()
+    vocab = {i: bytes([i]) for i in range(256)}
+    vocab |= {256: emoji[:2], 257: emoji[2:], 258: "é".encode()[:1], 259: b" caf", 260: "é".encode()[1:]}
+    return [
+        ([104, 105, 32, 256, 257], vocab),
+        ([259, 258, 260], vocab),
+        ([256], vocab),
+        ([], vocab),
+        (list("Привет 👋".encode()), vocab),
+    ]
+
+
+def _decode_reference(ids, vocab):
+    return b"".join(vocab[i] for i in ids).decode("utf-8", errors="replace")
+
+
+def _decode_each_token(ids, vocab):
+    return "".join(vocab[i].decode("utf-8", errors="replace") for i in ids)
+
+
+def _decode_solution(ids, vocab):
+    data = b"".join(vocab[i] for i in ids)  # join the bytes first ...
+    return data.decode("utf-8", errors="replace")  # ... then decode, so split characters join up again
+
+
+register(
+    Exercise(
+        key="15.4",
+        title="decode ids to text",
+        checker=_agrees_with(_decode_reference, _decode_cases, lambda ids, vocab: f"ids={ids}"),
+        hint="a token can hold part of a character. Join all the tokens' bytes, then decode once, with "
+        "errors='replace' for bytes that really are broken.",
+        solution=_decode_solution,
+        wrong=_decode_each_token,
+        explanation="UTF-8 spreads a character over up to 4 bytes, and BPE may put them in different tokens. "
+        "Decoding token by token turns each half into U+FFFD; joining the bytes first restores the "
+        "character.",
+    )
+)
