@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 #: Thread count used when BOOK_THREADS is not set: enough to be quick, few enough to be the same everywhere.
 DEFAULT_THREADS = 2
@@ -75,7 +76,7 @@ def plot_style() -> None:
 def setup(seed: int = 0, threads: int | None = None, device: str | None = None, quiet: bool = False) -> Setup:
     """Seed everything, fix the thread count, pick the device, set print precision and plot style.
 
-    threads: CPU threads for torch (default $BOOK_THREADS, else 2).
+    threads: CPU threads for torch and for numpy's BLAS (default $BOOK_THREADS, else 2).
     device:  force a device ("cpu", "cuda", "mps"); default $BOOK_DEVICE, else the best one present.
     """
     if not isinstance(seed, int) or seed < 0:
@@ -85,6 +86,7 @@ def setup(seed: int = 0, threads: int | None = None, device: str | None = None, 
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     torch.set_num_threads(threads)
+    threadpool_limits(threads)  # numpy's BLAS too: same sums in the same order, and no oversubscription
     seed_everything(seed)
     chosen = pick_device(device)
     np.set_printoptions(precision=4, suppress=True, linewidth=110)
