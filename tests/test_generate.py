@@ -1,0 +1,354 @@
+"""helpers.generate: the sampling filters against transformers' logits warpers on random logits, the sampler
+against the probabilities it draws from, the KV-cached loop against the uncached one (same greedy tokens,
+same sampled tokens for the same seed, past the context limit too) and against transformers' own greedy
+generate on the same weights; the slider's numbers; clear errors."""
+
+import functools
+import math
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from helpers import slider_view
+from helpers.generate import (
+    apply_temperature,
+    entropy_bits,
+    full_passes,
+    generate,
+    greedy,
+    next_token,
+    next_token_probs,
+    sample_from,
+    sampling_picture,
+    top_k_filter,
+    top_p_filter,
+)
+from helpers.gpt import GPT, GPTConfig, config_from_hf, load_hf_gpt2_state_dict
+
+warnings.filterwarnings("ignore", message=".*non-interactive.*")
+
+V = 50
+
+
+def random_logits(seed, rows=4, vocab=V, scale=3.0):
+    return scale * torch.randn(
+        rows, vocab, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
+
+
+# --- the filters against transformers --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("temperature", [0.1, 0.7, 1.0, 2.5])
+def test_temperature_matches_transformers(seed, temperature):
+    logits = random_logits(seed)
+    theirs = TemperatureLogitsWarper(temperature)(None, logits.clone())
+    torch.testing.assert_close(apply_temperature(logits, temperature), theirs)
+
+
+def test_temperature_one_changes_nothing_and_small_temperature_approaches_greedy():
+    logits = random_logits(0)
+    torch.testing.assert_close(apply_temperature(logits, 1.0), logits, rtol=0, atol=0)
+    top = greedy(logits)  # (4,)
+    mass = [
+        next_token_probs(logits, t).gather(-1, top[:, None]).min().item() for t in (2.0, 1.0, 0.3, 0.05, 0.01)
+    ]
+    assert all(a < b for a, b in zip(mass, mass[1:], strict=False)), mass  # the top token gains as T falls
+    gap = (logits.topk(2).values[:, 0] - logits.topk(2).values[:, 1]).min().item()
+    assert (
+        mass[-1] > 1 - V * math.exp(-gap / 0.01) - 1e-12
+    )  # each other token is at most exp(-gap/T) as likely
+    onehot = next_token_probs(logits, 0.0)
+    torch.testing.assert_close(onehot, torch.nn.functional.one_hot(top, V).double())
+    assert torch.allclose(next_token_probs(logits, 1e6), torch.full_like(logits, 1 / V), atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("k", [1, 2, 7, 49, 50, 80])
+def test_top_k_matches_transformers_and_keeps_exactly_k(seed, k):
+    logits = random_logits(seed)
+    ours = top_k_filter(logits, k)
+    theirs = TopKLogitsWarper(k)(None, logits.clone())
+    torch.testing.assert_close(ours, theirs)
+    finite = torch.isfinite(ours)
+    assert (finite.sum(-1) == min(k, V)).all()
+    kept_min = ours.masked_fill(~finite, math.inf).min(-1).values  # (4,)
+    dropped_max = logits.masked_fill(finite, -math.inf).max(-1).values  # (4,)
+    assert (kept_min > dropped_max).all()  # the kept ones are the largest
+    torch.testing.assert_close(ours[finite], logits[finite])  # and they are unchanged
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("p", [0.05, 0.3, 0.5, 0.9, 0.99, 1.0])
+@pytest.mark.parametrize("scale", [0.5, 3.0])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_top_p_matches_transformers_and_keeps_the_smallest_set_reaching_p(seed, p, scale, dtype):
+    logits = random_logits(seed, scale=scale).to(dtype)
+    ours = top_p_filter(logits, p)
+    theirs = TopPLogitsWarper(p)(None, logits.clone())
+    torch.testing.assert_close(ours, theirs)
+    probs = torch.softmax(logits.double(), -1)
+    for row in range(len(logits)):
+        kept = torch.isfinite(ours[row])
+        assert probs[row][kept].sum() >= p - 1e-12  # the kept set reaches p
+        smallest_kept = probs[row][kept].min()
+        assert probs[row][kept].sum() - smallest_kept < p  # and no smaller set of the top tokens does
+        assert (probs[row][~kept] <= smallest_kept).all()  # it is made of the most likely tokens
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(
+    ("temperature", "k", "p"), [(0.7, 10, 0.9), (1.3, 3, 0.5), (1.0, None, 0.8), (0.5, 20, None)]
+)
+def test_the_three_together_match_transformers_chain(seed, temperature, k, p):
+    logits = random_logits(seed)
+    chain = [TemperatureLogitsWarper(temperature)]
+    chain += [TopKLogitsWarper(k)] if k else []
+    chain += [TopPLogitsWarper(p)] if p else []
+    theirs = torch.softmax(LogitsProcessorList(chain)(None, logits.clone()), -1)
+    torch.testing.assert_close(next_token_probs(logits, temperature, k, p), theirs)
+
+
+def test_entropy_against_torch_distributions():
+    probs = torch.softmax(random_logits(3), -1)
+    nats = torch.distributions.Categorical(probs=probs).entropy()
+    torch.testing.assert_close(entropy_bits(probs), nats / math.log(2))
+    assert entropy_bits(torch.tensor([1.0, 0.0, 0.0])).item() == 0.0
+    assert entropy_bits(torch.full((8,), 1 / 8)).item() == pytest.approx(3.0)
+
+
+# --- the sampler -----------------------------------------------------------------------------------------
+
+
+def test_sampler_draws_with_the_right_frequencies_and_never_a_filtered_token():
+    logits = top_k_filter(random_logits(1, rows=1, vocab=12, scale=1.0), 6)  # 6 tokens with probability 0
+    probs = torch.softmax(logits, -1)  # (1, 12)
+    n = 40_000
+    draws = sample_from(probs.expand(n, -1), torch.Generator().manual_seed(0))  # (n,)
+    freq = torch.bincount(draws, minlength=12).double() / n
+    assert (freq[probs[0] == 0] == 0).all()
+    sd = (probs[0] * (1 - probs[0]) / n).sqrt()
+    assert ((freq - probs[0]).abs() <= 5 * sd + 1e-12).all(), (freq, probs)
+    # the same frequencies as torch.distributions' sampler, within sampling noise
+    torch.manual_seed(0)
+    theirs = torch.distributions.Categorical(probs=probs[0]).sample((n,))
+    their_freq = torch.bincount(theirs, minlength=12).double() / n
+    assert ((freq - their_freq).abs() <= 7 * sd + 1e-12).all()
+
+
+def test_sampler_is_reproducible_from_a_seed():
+    probs = torch.softmax(random_logits(2, rows=3), -1)
+    a = [sample_from(probs, g) for g in [torch.Generator().manual_seed(5)] for _ in range(10)]
+    b = [sample_from(probs, g) for g in [torch.Generator().manual_seed(5)] for _ in range(10)]
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert (
+        next_token(random_logits(2, rows=3), temperature=0).tolist()
+        == greedy(random_logits(2, rows=3)).tolist()
+    )
+
+
+# --- the loop and the KV cache ---------------------------------------------------------------------------
+
+SMALL = {"vocab_size": 37, "block_size": 16, "n_layer": 2, "n_head": 2, "n_embd": 32}
+
+
+@functools.cache
+def small_gpt(seed=0):
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(**SMALL)).eval()
+    with torch.no_grad():  # larger weights than GPT-2's init, so the next token depends on the context
+        for p in model.parameters():
+            p.mul_(8.0 if p.dim() == 2 else 1.0)
+    return model
+
+
+def prompt(seed, B=2, T=5):
+    return torch.randint(0, SMALL["vocab_size"], (B, T), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("T", [1, 5, 16, 20])  # inside, at and beyond the context limit
+def test_cached_greedy_is_identical_to_uncached_even_past_block_size(seed, T):
+    model, idx = small_gpt(seed), prompt(seed, T=T)
+    new = 30  # the sequence outgrows block_size = 16
+    slow = generate(model, idx, new, temperature=0, use_cache=False)
+    fast = generate(model, idx, new, temperature=0, use_cache=True)
+    assert slow.shape == (2, T + new)
+    assert torch.equal(slow[:, :T], idx)
+    assert torch.equal(fast, slow)
+    forgetful = idx  # the same loop, but the model only ever sees the last token: what a lost cache gives
+    for _ in range(new):
+        forgetful = torch.cat([forgetful, greedy(model(forgetful[:, -1:])[0][:, -1])[:, None]], dim=1)
+    assert not torch.equal(forgetful, slow)  # the context matters, so the equality above means something
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(("temperature", "k", "p"), [(1.0, None, None), (0.8, 5, None), (1.2, None, 0.9)])
+def test_cached_sampling_is_identical_to_uncached_with_the_same_seed(seed, temperature, k, p):
+    model, idx = small_gpt(seed), prompt(seed)
+    kw = {"temperature": temperature, "top_k": k, "top_p": p}
+    slow = generate(model, idx, 25, use_cache=False, generator=torch.Generator().manual_seed(seed), **kw)
+    fast = generate(model, idx, 25, use_cache=True, generator=torch.Generator().manual_seed(seed), **kw)
+    other = generate(
+        model, idx, 25, use_cache=True, generator=torch.Generator().manual_seed(seed + 100), **kw
+    )
+    assert torch.equal(fast, slow)
+    assert not torch.equal(other, slow)  # the seed matters, so the equality above means something
+
+
+def count_forward_lengths(model, run):
+    """The length T of every forward call's input, in order."""
+    lengths = []
+    handle = model.register_forward_pre_hook(
+        lambda module, args, kwargs: lengths.append(args[0].shape[1]), with_kwargs=True
+    )
+    try:
+        run()
+    finally:
+        handle.remove()
+    return lengths
+
+
+@pytest.mark.parametrize(("T", "new"), [(1, 10), (5, 11), (5, 12), (5, 30), (16, 4), (20, 6), (3, 0)])
+def test_the_cache_feeds_one_token_until_the_window_is_full(T, new):
+    model, idx = small_gpt(), prompt(0, T=T)
+    cached = count_forward_lengths(model, lambda: generate(model, idx, new, temperature=0))
+    uncached = count_forward_lengths(model, lambda: generate(model, idx, new, temperature=0, use_cache=False))
+    block = SMALL["block_size"]
+    assert uncached == [min(T + j, block) for j in range(new)]
+    assert len(cached) == new
+    assert sum(n > 1 or j == 0 for j, n in enumerate(cached)) == full_passes(T, new, block)
+    for j, n in enumerate(cached):
+        assert n == (min(T + j, block) if j == 0 or T + j > block else 1)
+
+
+def test_full_passes_formula():
+    assert full_passes(5, 30, 16) == 1 + (5 + 30 - 1 - 16)
+    assert full_passes(1, 256, 256) == 1  # the 256th new token is predicted from 256 tokens: still fits
+    assert full_passes(1, 257, 256) == 2  # the 257th is predicted from 257: one full pass
+    assert full_passes(300, 10, 256) == 10
+    assert full_passes(4, 0, 16) == 0
+
+
+@functools.cache
+def hf_gpt2(seed=0):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    s = SMALL
+    config = GPT2Config(
+        vocab_size=s["vocab_size"],
+        n_positions=s["block_size"],
+        n_embd=s["n_embd"],
+        n_layer=s["n_layer"],
+        n_head=s["n_head"],
+        activation_function="gelu_new",
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=0,
+        eos_token_id=None,
+        pad_token_id=0,
+    )
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(8.0 if p.dim() == 2 else 1.0)
+    return model
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_greedy_matches_transformers_generate_on_the_same_weights(seed):
+    hf = hf_gpt2(seed)
+    model = load_hf_gpt2_state_dict(GPT(config_from_hf(hf.config)).eval(), hf.state_dict())
+    idx = prompt(seed, T=4)
+    new = SMALL["block_size"] - 4  # transformers' GPT-2 cannot go past its n_positions
+    with torch.no_grad():
+        theirs = hf.generate(
+            idx, attention_mask=torch.ones_like(idx), max_new_tokens=new, min_new_tokens=new, do_sample=False
+        )
+    ours = generate(model, idx, new, temperature=0)
+    assert torch.equal(ours, theirs)
+
+
+# --- the slider ------------------------------------------------------------------------------------------
+
+
+def test_sampling_picture_numbers():
+    logits = random_logits(4, rows=1)[0]
+    base = sampling_picture(logits)
+    np.testing.assert_allclose(base["probs"], base["raw"])
+    assert base["kept"] == V and base["entropy"] == pytest.approx(base["entropy_raw"])
+    assert sampling_picture(logits, top_k=7)["kept"] == 7
+    nucleus = sampling_picture(logits, top_p=0.6)
+    assert np.sort(base["raw"])[::-1][: nucleus["kept"]].sum() >= 0.6
+    assert np.sort(base["raw"])[::-1][: nucleus["kept"] - 1].sum() < 0.6
+    assert (
+        sampling_picture(logits, temperature=0.3)["entropy"]
+        < base["entropy"]
+        < sampling_picture(logits, 2.0)["entropy"]
+    )
+    assert sampling_picture(logits, temperature=0)["kept"] == 1
+
+
+def test_slider_moves_the_distribution_and_the_continuation():
+    model = small_gpt()
+    idx = prompt(0, B=1)
+    with torch.no_grad():
+        logits = model(idx)[0][0, -1]  # (V,)
+    texts = []
+
+    def draw(temperature, k, p):
+        picture = sampling_picture(logits, temperature, k, p)
+        out = generate(model, idx, 12, temperature, k, p, generator=torch.Generator().manual_seed(0))
+        texts.append(out[0, -12:].tolist())
+        fig, ax = plt.subplots()
+        ax.bar(range(len(picture["probs"])), picture["probs"])
+        ax.set_title(f"kept {picture['kept']}: {texts[-1]}")
+
+    view = slider_view(draw, temperature=(0.0, 2.0, 0.1, 1.0), k=(1, 37, 1, 37), p=(0.05, 1.0, 0.05, 1.0))
+    before = view.image
+    view.set(k=2)
+    assert view.redraws == 2 and np.abs(view.image.astype(int) - before.astype(int)).sum() > 0
+    assert sampling_picture(logits, 1.0, 2, 1.0)["kept"] == 2
+    view.set(k=37, temperature=0.0)
+    assert texts[-1] == generate(model, idx, 12, temperature=0)[0, -12:].tolist()  # T = 0 is greedy
+    view.set(temperature=1.0)
+    np.testing.assert_array_equal(view.image, before)  # back where it started: the same picture
+
+
+# --- clear errors ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: apply_temperature(torch.zeros(3), 0.0), "temperature must be positive"),
+        (lambda: top_k_filter(torch.zeros(3), 0), "k must be a positive int"),
+        (lambda: top_k_filter(torch.zeros(3), 2.5), "k must be a positive int"),
+        (lambda: top_p_filter(torch.zeros(3), 0.0), r"p must be in \(0, 1\]"),
+        (lambda: top_p_filter(torch.zeros(3), 1.5), r"p must be in \(0, 1\]"),
+        (lambda: greedy(torch.zeros(3, dtype=torch.long)), "floating point"),
+        (lambda: sample_from(torch.ones(3)), r"\(B, V\)"),
+        (lambda: sample_from(-torch.ones(1, 3)), "non-negative"),
+        (lambda: generate(small_gpt(), torch.zeros(5, dtype=torch.long), 3), r"\(B, T\)"),
+        (lambda: generate(small_gpt(), torch.zeros(1, 5), 3), "long"),
+        (lambda: generate(small_gpt(), prompt(0), -1), "max_new_tokens"),
+        (lambda: generate(small_gpt(), prompt(0), 2, temperature=-1.0), "temperature must be >= 0"),
+        (lambda: sampling_picture(torch.zeros(2, 3)), "one row"),
+        (lambda: full_passes(0, 3, 4), "prompt_len"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
