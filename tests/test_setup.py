@@ -25,6 +25,7 @@ def test_same_seed_same_numbers_different_seed_different_numbers():
 
 def test_threads_device_and_report(capsys, monkeypatch):
     monkeypatch.delenv("BOOK_DEVICE", raising=False)
+    monkeypatch.delenv("BOOK_THREADS", raising=False)  # the default is what is under test
     cfg = setup(seed=0, threads=1)
     assert torch.get_num_threads() == 1
     expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
