@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     rows, over = [], []
+    load_before = os.getloadavg()[0]
     print(f"{'notebook':40s} {'seconds':>8s} {'peak MB':>8s}", flush=True)
     for path in paths:
         seconds, peak = run_notebook(path.resolve())
@@ -105,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path.name:40s} {seconds:8.1f} {peak:8.0f}  {verdict}", flush=True)
     table = "\n".join(
         [
-            f"Measured {datetime.date.today()} on {machine()}; `./book bench` prints it anew.",
+            f"Measured {datetime.date.today()} on {machine()}, load average {load_before:.1f} before and "
+            f"{os.getloadavg()[0]:.1f} after (1-minute; above the core count means other work slowed it); "
+            "`./book bench` prints it anew.",
             "",
             "| notebook | seconds | peak memory (MB) | budget (60 s, 2 GB) |",
             "|---|---:|---:|---|",
