@@ -1,0 +1,177 @@
+"""Train the book's shipped character-level GPT on the book's corpus (Python's documentation).
+
+    python scripts/train_gpt.py
+
+That exact command made data/gpt_char_python_docs.safetensors (the weights, about 5 MB of float32) and
+data/gpt_char_python_docs.json (config, vocabulary, validation loss, steps, seconds, the training curve),
+and replaced their two lines in data/MANIFEST.sha256. Chapter 18 loads the result, chapter 19 generates
+text with it: `helpers.pretrain.load_shipped_gpt(device)`.
+
+The model: 6 layers x 4 heads x 128 wide, context 256, no biases, tied embeddings (1.2M parameters).
+Training: 1600 steps of 8 windows of 256 characters (3.3M characters, about 8 passes over the training
+text), AdamW (weight decay 0.1 on the matrices), learning rate warming up over 100 steps to 4e-3, then a
+cosine down to 4e-4, gradient clipping at 1, no dropout, seed 0. The validation loss is then measured over
+the whole validation split (the last 10% of the corpus) in float32.
+
+It saves a resumable checkpoint (weights, AdamW state, random generators) every --save-every steps
+in build/train_gpt/; run the same command again after an interruption and it carries on from there,
+ending with exactly the weights of an uninterrupted run (on the same machine and thread count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from helpers.corpus import CharVocab, load_corpus, train_val_split  # noqa: E402
+from helpers.data import DATA_DIR, MANIFEST_NAME  # noqa: E402
+from helpers.gpt import GPT, GPTConfig  # noqa: E402
+from helpers.pretrain import (  # noqa: E402
+    SHIPPED,
+    TrainConfig,
+    evaluate_all,
+    load_checkpoint,
+    make_optimizer,
+    sample_text,
+    save_checkpoint,
+    train,
+    use_fused_layernorm,
+)
+
+CONFIG = dict(n_layer=6, n_head=4, n_embd=128, block_size=256, dropout=0.0, bias=False)
+TRAIN = dict(
+    max_steps=1600,
+    batch_size=8,
+    lr=4e-3,
+    min_lr=4e-4,
+    warmup_steps=100,
+    weight_decay=0.1,
+    beta1=0.9,
+    beta2=0.99,
+    grad_clip=1.0,
+    eval_interval=200,
+    eval_iters=8,
+    seed=0,
+)
+CHECK_CHARS = 4097  # the first 4,097 validation characters: a quick check for the tests
+
+
+def update_manifest(names: list[str]) -> None:
+    """Replace (or add) the manifest lines of `names` with their current sha256."""
+    manifest = DATA_DIR / MANIFEST_NAME
+    lines = [ln for ln in manifest.read_text().splitlines() if ln.split("  ")[-1] not in names]
+    for name in names:
+        digest = hashlib.sha256((DATA_DIR / name).read_bytes()).hexdigest()
+        lines.append(f"{digest}  {name}")
+    manifest.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=TRAIN["max_steps"])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--save-every", type=int, default=100, help="steps between resumable checkpoints")
+    p.add_argument("--work", type=Path, default=ROOT / "build" / "train_gpt", help="resumable checkpoints")
+    p.add_argument("--out", type=Path, default=DATA_DIR, help="where the shipped files go")
+    p.add_argument("--fresh", action="store_true", help="ignore a resumable checkpoint in --work")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+
+    text = load_corpus()
+    vocab = CharVocab.from_text(text)
+    train_text, val_text = train_val_split(text, 0.9)
+    train_data, val_data = vocab.tensor(train_text), vocab.tensor(val_text)
+    config = GPTConfig(vocab_size=vocab.size, **CONFIG)
+    warmup = min(TRAIN["warmup_steps"], args.steps // 2)  # for short trial runs
+    tc = TrainConfig(**{**TRAIN, "max_steps": args.steps, "warmup_steps": warmup})
+
+    torch.manual_seed(tc.seed)
+    model = use_fused_layernorm(GPT(config)).to(device)
+    optimizer = make_optimizer(model, tc)
+    resume = args.work / "resume.safetensors"
+    state = None
+    if resume.exists() and not args.fresh:
+        ckpt = load_checkpoint(resume, model, optimizer)
+        if ckpt.train_config != tc:
+            raise SystemExit(f"{resume} was made with other settings; delete it or pass --fresh")
+        state = ckpt.state
+        print(f"resuming from step {state.step} ({state.seconds:.0f} s so far)", flush=True)
+    load_start = os.getloadavg()
+    print(
+        f"{model.num_parameters():,} parameters; {len(train_data):,} training and {len(val_data):,} "
+        f"validation characters; {tc.max_steps} steps of {tc.batch_size} x {config.block_size}; "
+        f"{args.threads} threads on {device}; load average {load_start[0]:.1f}",
+        flush=True,
+    )
+
+    def on_eval(st, m) -> None:
+        h = st.history
+        print(
+            f"step {st.step:5d}  train {h.train_loss[-1]:.4f}  val {h.val_loss[-1]:.4f}  "
+            f"{st.seconds:7.0f} s  load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+        if st.step and st.step % args.save_every == 0 and st.step < tc.max_steps:
+            save_checkpoint(resume, m, optimizer, st, tc)
+
+    state = train(model, optimizer, train_data, val_data, tc, state=state, on_eval=on_eval, progress=False)
+    seconds = state.seconds
+    val_loss = evaluate_all(model, val_data)  # float32, every validation character once
+    check_loss = evaluate_all(model, val_data[:CHECK_CHARS])
+    print(f"done: {state.step} steps in {seconds:.0f} s; validation loss (whole split) {val_loss:.4f}")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    weights = args.out / f"{SHIPPED}.safetensors"
+    save_checkpoint(weights, model.cpu(), extra={"vocab": list(vocab.chars)})
+    info = {
+        "about": "a character-level GPT trained on data/python_docs.txt by scripts/train_gpt.py",
+        "command": "python scripts/train_gpt.py"
+        + ("" if args.steps == TRAIN["max_steps"] else f" --steps {args.steps}"),
+        "config": asdict(config),
+        "vocab": list(vocab.chars),
+        "train_config": asdict(tc),
+        "parameters": model.num_parameters(),
+        "steps": state.step,
+        "tokens": state.step * tc.batch_size * config.block_size,
+        "seconds": round(seconds, 1),
+        "device": str(device),
+        "threads": args.threads,
+        "load_average": [round(x, 1) for x in (*load_start, *os.getloadavg())],
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": datetime.date.today().isoformat(),
+        "val_loss": val_loss,
+        "val_loss_check": check_loss,
+        "val_loss_check_chars": CHECK_CHARS,
+        "history": {
+            "eval_step": state.history.eval_step,
+            "train_loss": state.history.train_loss,
+            "val_loss": state.history.val_loss,
+            "seconds": state.history.seconds,
+        },
+        "sample": sample_text(model, vocab, "def ", 300, temperature=0.8, seed=0),
+    }
+    (args.out / f"{SHIPPED}.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    if args.out.resolve() == DATA_DIR.resolve():
+        update_manifest([f"{SHIPPED}.safetensors", f"{SHIPPED}.json"])
+    print(f"wrote {weights.name} ({weights.stat().st_size / 1e6:.1f} MB) and {SHIPPED}.json")
+    resume.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
