@@ -34,8 +34,10 @@ evaluations; "time to target" is the wall time of the first evaluation at or bel
 script also prints the process's CPU time: on a machine shared with other work the wall time is inflated,
 and the CPU time of a one-thread run (--threads 1) is the better guess at an idle machine's wall time.
 
-Set OMP_WAIT_POLICY=PASSIVE when the machine is busy: with more runnable threads than cores, OpenMP's
-spinning threads can make 2-thread training ten times slower; on an idle machine leave it unset.
+With more runnable threads than cores, OpenMP's spinning threads can make 2-thread training ten times
+slower. `./book bench` shortens the spinning (GOMP_SPINCOUNT=10000, see the `book` script); when the
+machine is shared with other work, OMP_WAIT_POLICY=PASSIVE is better still, and on an idle machine it
+makes small steps about twice as slow.
 """
 
 from __future__ import annotations
