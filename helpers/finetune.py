@@ -319,24 +319,24 @@ def tune(
     """
     if steps < 1 or rounds < 1 or steps % rounds:
         raise ValueError(f"steps ({steps}) must be a positive multiple of rounds ({rounds})")
-    if grad_clip < 0:
-        raise ValueError(f"grad_clip must be >= 0, got {grad_clip}")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    if grad_clip > 0:  # fit() calls optimizer.step(); clip just before it
-
-        def clip(*_) -> None:
-            nn.utils.clip_grad_norm_(params, grad_clip)
-
-        optimizer.register_step_pre_hook(clip)
     warmup = max(1, steps // 10) if warmup_steps is None else warmup_steps
     scheduler = torch_scheduler(optimizer, warmup_cosine, peak_lr=lr, warmup_steps=warmup, total_steps=steps)
     batches = instruction_batches(encoded, batch_size, steps // rounds, seed)
     device = next(model.parameters()).device
     return fit(
-        model, batches, lm_loss, optimizer, rounds, scheduler=scheduler, device=device, progress=progress
+        model,
+        batches,
+        lm_loss,
+        optimizer,
+        rounds,
+        scheduler=scheduler,
+        device=device,
+        progress=progress,
+        grad_clip=grad_clip,
     )
 
 

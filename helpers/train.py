@@ -40,15 +40,19 @@ def fit(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
+    grad_clip: float = 0.0,
 ) -> History:
     """Train `model` for `epochs` passes over `batches` (a DataLoader, or a function returning batches).
 
-    Each step: move the batch to `device`, forward, `loss_fn(output, target)`, backward, optimizer step,
-    then `scheduler.step()` if given. After each epoch `evaluate(model)` (in eval mode, no gradients) adds
-    a row of metrics. Returns the History.
+    Each step: move the batch to `device`, forward, `loss_fn(output, target)`, backward, clip the
+    gradient's global norm to `grad_clip` if it is positive, optimizer step, then `scheduler.step()` if
+    given. After each epoch `evaluate(model)` (in eval mode, no gradients) adds a row of metrics.
+    Returns the History.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if not grad_clip >= 0:
+        raise ValueError(f"grad_clip must be >= 0 (0: no clipping), got {grad_clip}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     history = History()
     bar = tqdm(range(epochs), desc="epochs", disable=not progress, leave=False)
@@ -59,6 +63,8 @@ def fit(
             loss = loss_fn(model(inputs), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()

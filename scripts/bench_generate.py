@@ -12,14 +12,14 @@ same weights, same tokens). The fused layer makes both paths faster, the uncache
 every position at every step), so its ratio is the smaller and the stricter of the two.
 
 Why the ratio is about 5x and not 50x here: with the cache, a step costs ~2N = 2.5 million floating-point
-operations, a few microseconds of arithmetic, but it is also ~150 small PyTorch operations (25 matrix
-products, the LayerNorms, attention, reshapes) at a few microseconds of dispatch each - about a
-millisecond that no cache removes. The uncached path's cost grows with the length of the text, so the
-ratio grows with --new and with the model's size. One thread by default: a second thread speeds up
-the uncached path's larger matrix products more than the cached path's tiny ones, so --threads 2 gives a
+operations, a few microseconds of arithmetic, but it is also ~150 small PyTorch operations (counted with
+torch.profiler: 25 matrix products, the LayerNorms, attention, reshapes) at a few microseconds of dispatch
+each - about a millisecond that no cache removes. The uncached path's cost grows with the length of the
+text, so the ratio grows with --new and with the model's size. One thread by default: a second thread speeds
+up the uncached path's larger matrix products more than the cached path's tiny ones, so --threads 2 gives a
 smaller ratio (and on an oversubscribed machine spinning threads slow every operation down). Both the
-wall-time and the CPU-time ratio are printed, with the load average: on a busy machine the absolute
-numbers are inflated.
+wall-time and the CPU-time ratio are printed, with the load average: on a busy machine the absolute numbers
+are inflated.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def tokens_per_second(
     return new / best_wall, new / best_cpu, out
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--new", type=int, default=256, help="new tokens to generate (default 256)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each; the fastest counts (default 3)")

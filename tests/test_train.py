@@ -39,6 +39,40 @@ def test_fit_learns_a_linear_classifier_on_digits():
         fit(model, batches, torch.nn.functional.cross_entropy, optimizer, epochs=0)
 
 
+@pytest.mark.parametrize("grad_clip", [0.0, 0.01])
+def test_fit_clips_the_gradient_like_a_hand_written_loop(grad_clip):
+    X, y = torch.randn(32, 5, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 3
+    batches = lambda: zip(X.split(8), y.split(8), strict=True)  # noqa: E731
+    loss_fn = torch.nn.functional.cross_entropy
+
+    def fresh():
+        torch.manual_seed(0)
+        model = torch.nn.Linear(5, 3)
+        return model, torch.optim.SGD(model.parameters(), lr=0.5)
+
+    model, optimizer = fresh()
+    fit(model, batches, loss_fn, optimizer, 2, progress=False, grad_clip=grad_clip)
+    by_hand, optimizer = fresh()
+    norms = []
+    for _ in range(2):
+        for inputs, targets in batches():
+            optimizer.zero_grad()
+            loss_fn(by_hand(inputs), targets).backward()
+            grads = [p.grad for p in by_hand.parameters()]
+            norm = torch.sqrt(sum((g**2).sum() for g in grads))
+            norms.append(norm.item())
+            if grad_clip:
+                for g in grads:
+                    g.mul_(min(1.0, grad_clip / (norm.item() + 1e-6)))
+            optimizer.step()
+    assert min(norms) > 0.01  # so that clipping at 0.01 does something at every step
+    assert torch.allclose(model.weight, by_hand.weight, atol=1e-6) and torch.allclose(
+        model.bias, by_hand.bias
+    )
+    with pytest.raises(ValueError, match="grad_clip"):
+        fit(model, batches, loss_fn, optimizer, 1, grad_clip=-1.0)
+
+
 def test_accuracy_and_smooth():
     model = torch.nn.Linear(2, 2, bias=False)
     with torch.no_grad():
