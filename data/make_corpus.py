@@ -8,13 +8,20 @@ so the book ships one copy (made with Python 3.11.7) and checks its hash, instea
 installed one. Run `python data/make_corpus.py`, then update data/MANIFEST.sha256.
 """
 
+import argparse
 import pydoc_data.topics
 import sys
 from pathlib import Path
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).with_name("python_docs.txt"), help="the file"
+    )
+    out = parser.parse_args().out
     topics = pydoc_data.topics.topics
     text = "\n\n".join(topics[name].strip("\n") for name in sorted(topics)) + "\n"
-    out = Path(__file__).with_name("python_docs.txt")
     out.write_text(text, encoding="utf-8")
     print(f"wrote {out.name}: {len(text):,} characters from Python {sys.version.split()[0]}")

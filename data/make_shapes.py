@@ -4,6 +4,7 @@ The letter F has no symmetry, so every reflection, rotation and shear shows; the
 axis. Run `python data/make_shapes.py`, then update data/MANIFEST.sha256 with `sha256sum shapes.json`.
 """
 
+import argparse
 import json
 from pathlib import Path
 
@@ -27,7 +28,11 @@ SHAPES = {
 }
 
 if __name__ == "__main__":
-    out = Path(__file__).with_name("shapes.json")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("shapes.json"), help="the file")
+    out = parser.parse_args().out
     scaled = {name: [[SCALE * x, SCALE * y] for x, y in points] for name, points in SHAPES.items()}
     out.write_text(json.dumps(scaled, indent=1) + "\n")
     print(f"wrote {out.name}")

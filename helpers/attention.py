@@ -12,7 +12,7 @@ book's GPT (helpers/gpt.py) and the chapters after it build on it.
     causal_mask(T_q, T_k=None, device=None)
         the (T_q, T_k) boolean mask of what each query may see, aligned to the end of the keys so that it
         is also right when the keys include a KV cache of earlier positions.
-    CausalSelfAttention(n_embd, n_head, dropout=0.0, bias=True, fused=True, causal=True)
+    SelfAttention(n_embd, n_head, dropout=0.0, bias=True, fused=True, causal=True)
         c_attn (one Linear making q, k and v), the heads, c_proj. `fused=True` calls PyTorch's fused
         kernel, `fused=False` the from-scratch formula; both give the same numbers.
         forward(x, past_kv=None, use_cache=False) returns y, or (y, (k, v)) when use_cache is True:
@@ -87,12 +87,13 @@ def scaled_dot_product_attention(
     return (out, weights) if return_weights else out
 
 
-class CausalSelfAttention(nn.Module):
+class SelfAttention(nn.Module):
     """Multi-head self-attention with GPT-2's names: c_attn (x -> q, k, v in one Linear) and c_proj.
 
     The n_embd channels are split into n_head heads of n_embd // n_head channels; each head attends on
-    its own, and c_proj mixes the heads' outputs back together. `causal=False` gives the bidirectional
-    attention of an encoder (a vision transformer, chapter 22).
+    its own, and c_proj mixes the heads' outputs back together. `causal=True` (a decoder such as GPT:
+    each position sees only the past) is the default; `causal=False` lets every position see every
+    other (an encoder, such as the vision transformer of chapter 22).
     """
 
     def __init__(

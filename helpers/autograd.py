@@ -381,7 +381,7 @@ def _broadcast(ufunc, a: Tensor, b: Tensor) -> np.ndarray:
     return ufunc(a.data, b.data)
 
 
-def cross_entropy(logits: Tensor, labels) -> Tensor:
+def cross_entropy_loss(logits: Tensor, labels) -> Tensor:
     """Mean cross-entropy of (N, C) logits against N integer labels, via a stable log-softmax."""
     labels = np.asarray(labels)
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):

@@ -263,11 +263,12 @@ def sigmoid(z) -> np.ndarray:
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
-def softmax(Z) -> np.ndarray:
-    """Each row of Z turned into probabilities: exp(z_k) / sum_j exp(z_j), with the row max subtracted."""
-    Z = np.asarray(Z, dtype=float)
-    E = np.exp(Z - Z.max(axis=-1, keepdims=True))  # (N, K), largest entry 1
-    return E / E.sum(axis=-1, keepdims=True)
+def softmax(logits, axis: int = -1) -> np.ndarray:
+    """exp(z_i) / sum_j exp(z_j) along `axis`, computed after subtracting the max (which cancels)."""
+    z = np.asarray(logits, dtype=float)
+    z = z - z.max(axis=axis, keepdims=True)  # the largest entry becomes 0: exp cannot overflow
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def binary_loss_and_grad(w, b, X, y, lam: float = 0.0):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import ipywidgets as widgets
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,7 @@ from torch import nn
 
 from helpers.digits import load_digits_split
 from helpers.train import History, accuracy, fit
+from helpers.widgets import SliderView, make_slider
 
 
 # --- shapes and checks ----------------------------------------------------------------------------------
@@ -182,10 +184,6 @@ def kernel_view(draw: Callable[[np.ndarray], None], preset: str = "Sobel x (vert
     weights into the sliders; moving a slider then edits that kernel. Test it headless with
     `view.set(w11=2.0)` or `view.set(preset="box blur")`, then look at `view.values` and `view.image`.
     """
-    import ipywidgets as widgets
-
-    from helpers.widgets import SliderView, make_slider
-
     if preset not in PRESETS:
         raise KeyError(f"no preset {preset!r}; the presets are {sorted(PRESETS)}")
     weights, normalise = PRESETS[preset]

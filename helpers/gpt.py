@@ -16,9 +16,11 @@ past_kv (one (k, v) per layer, from an earlier call) and use_cache=True, and the
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -143,15 +145,45 @@ class GPT(nn.Module):
 CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
 
-def config_from_hf(hf_config, **overrides) -> GPTConfig:
-    """A GPTConfig with the sizes of a transformers.GPT2Config (e.g. GPT2Config.from_pretrained(...))."""
+def config_from_hf(source, **overrides) -> GPTConfig:
+    """A GPTConfig from a Hugging Face GPT-2 config: a config.json path, its dict, or a GPT2Config.
+
+    Only the sizes map across (vocab_size, n_positions, n_layer, n_head, n_embd, layer_norm_epsilon); a
+    config that asks for a different computation - another model type or another activation - is
+    rejected with a ValueError that names the field, rather than loaded into a model that computes
+    something else. `overrides` set GPTConfig fields the file does not hold (e.g. fused_attention).
+    """
+    name = "the config"
+    if isinstance(source, str | Path):
+        path = Path(source)
+        name = path.name
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{name} is not valid JSON: {error}") from error
+    elif isinstance(source, Mapping):
+        raw = dict(source)
+    elif hasattr(source, "to_dict"):
+        raw = source.to_dict()
+    else:
+        raise TypeError(f"expected a path, a dict or a transformers config, got {type(source).__name__}")
+    if raw.get("model_type", "gpt2") != "gpt2":
+        raise ValueError(f"{name} describes a {raw['model_type']!r} model, not GPT-2")
+    if raw.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
+        raise ValueError(
+            f"{name} has activation_function {raw['activation_function']!r}; "
+            "the book's GPT has GELU (tanh form)"
+        )
+    missing = [k for k in ("vocab_size", "n_positions", "n_layer", "n_head", "n_embd") if k not in raw]
+    if missing:
+        raise ValueError(f"{name} has no {', '.join(missing)}: is it a GPT-2 config?")
     sizes = {
-        "vocab_size": hf_config.vocab_size,
-        "block_size": hf_config.n_positions,
-        "n_layer": hf_config.n_layer,
-        "n_head": hf_config.n_head,
-        "n_embd": hf_config.n_embd,
-        "layer_norm_eps": hf_config.layer_norm_epsilon,
+        "vocab_size": raw["vocab_size"],
+        "block_size": raw["n_positions"],
+        "n_layer": raw["n_layer"],
+        "n_head": raw["n_head"],
+        "n_embd": raw["n_embd"],
+        "layer_norm_eps": raw.get("layer_norm_epsilon", 1e-5),
     }
     return GPTConfig(**{**sizes, **overrides})
 

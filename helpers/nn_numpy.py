@@ -18,13 +18,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-
-def softmax(logits, axis: int = -1) -> np.ndarray:
-    """exp(z_i) / sum_j exp(z_j) along `axis`, computed after subtracting the max (which cancels)."""
-    z = np.asarray(logits, dtype=float)
-    z = z - z.max(axis=axis, keepdims=True)  # the largest entry becomes 0: exp cannot overflow
-    e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
+from helpers.classic import softmax  # chapter 7's, reused
 
 
 def log_softmax(logits, axis: int = -1) -> np.ndarray:
@@ -47,7 +41,7 @@ def _check_labels(logits: np.ndarray, labels) -> np.ndarray:
     return labels
 
 
-def cross_entropy(logits, labels) -> float:
+def cross_entropy_loss(logits, labels) -> float:
     """The mean over rows of -log softmax(logits)[label], as torch.nn.functional.cross_entropy computes."""
     logits = np.asarray(logits, dtype=float)  # (N, C)
     labels = _check_labels(logits, labels)  # (N,)
@@ -115,7 +109,7 @@ class MLP:
         return grads
 
     def loss(self, X, labels) -> float:
-        return cross_entropy(self.forward(X)[0], labels)
+        return cross_entropy_loss(self.forward(X)[0], labels)
 
     def predict(self, X) -> np.ndarray:
         return self.forward(X)[0].argmax(axis=1)
@@ -159,7 +153,7 @@ def train(
         for start in range(0, len(X), batch_size):
             rows = order[start : start + batch_size]
             logits, cache = model.forward(X[rows])  # (B, C)
-            history["step_loss"].append(cross_entropy(logits, y[rows]))
+            history["step_loss"].append(cross_entropy_loss(logits, y[rows]))
             model.step(model.backward(cache, y[rows]), lr)
         if X_val is not None:
             history["val_accuracy"].append(model.accuracy(X_val, y_val))
@@ -175,3 +169,11 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     counts = np.zeros((n_classes, n_classes), dtype=int)
     np.add.at(counts, (y_true, y_pred), 1)  # one count per (true, predicted) pair
     return counts
+
+
+def smooth(values: list[float], window: int) -> np.ndarray:
+    """A running mean over `window` values (the first values average what there is so far)."""
+    values = np.asarray(values, dtype=float)
+    cumulative = np.cumsum(np.insert(values, 0, 0.0))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (cumulative[1:] - cumulative[np.maximum(np.arange(1, len(values) + 1) - window, 0)]) / counts

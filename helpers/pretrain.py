@@ -1,4 +1,4 @@
-"""Pretraining a GPT (chapter 18): batches of text, the training loop, and checkpoints that resume exactly.
+"""Pretraining a GPT (chapter 18): batches of text, a fair evaluation, AdamW's groups and the loop.
 
 What this module adds over helpers.gpt (the model) and helpers.schedules (the learning-rate schedule):
 
@@ -6,53 +6,34 @@ What this module adds over helpers.gpt (the model) and helpers.schedules (the le
                                                           tensor: inputs x and the same text shifted by one, y
     estimate_loss(model, data, iters, ...)                mean loss on a *fixed* set of windows (seeded), so
                                                           successive evaluations are comparable
-    param_groups(model, weight_decay)                     AdamW groups: decay on the matrices of Linear layers
+    param_groups(model, weight_decay), make_adamw         AdamW groups: decay on the matrices of Linear layers
                                                           only (not biases, LayerNorms or embeddings)
-    TrainConfig, TrainState, train(...)                   the loop: warm-up + cosine learning rate, gradient
+    TrainConfig, TrainState, TrainingLog, train(...)      the loop: warm-up + cosine learning rate, gradient
                                                           clipping, periodic evaluation, a progress bar, bf16
-                                                          autocast on CUDA
-    save_checkpoint / load_checkpoint                     everything needed to resume - weights, AdamW's
-                                                          moments, the step, the random-number generators,
-                                                          the configs and the history - in one safetensors
-                                                          file (tensors + JSON metadata; no pickle)
-    sample(model, idx, max_new_tokens, ...)               plain sampling, to watch the model learn (chapter 19
-                                                          does generation properly)
-    load_shipped_gpt(device)                              the character-level GPT trained by
-                                                          scripts/train_gpt.py and shipped in data/
+                                                          autocast on CUDA; the log of every loss
+    use_fused_layernorm(model), bits_per_char(loss)       PyTorch's fused LayerNorm in place of the book's;
+                                                          nats per character as bits
 
-Interrupting a run, saving, loading into a fresh model and optimiser, and carrying on gives bit-for-bit the
-same weights and losses as a run that never stopped (tests/test_pretrain.py checks it on the CPU).
+Saving and resuming a run is helpers.checkpoints; watching the model learn (samples, loss curves) is
+helpers.watch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 
-import matplotlib.pyplot as plt
-import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from helpers.corpus import CharVocab
-from helpers.gpt import GPT, GPTConfig
+from helpers.gpt import GPT
 from helpers.normalization import LayerNorm as BookLayerNorm
 from helpers.schedules import warmup_cosine
-
-CHECKPOINT_FORMAT = "helpers.pretrain/1"
-SHIPPED = "gpt_char_python_docs"  # data/<SHIPPED>.safetensors and data/<SHIPPED>.json
-
-
-# --- batches ------------------------------------------------------------------------------------------------
 
 
 def get_batch(
@@ -162,9 +143,6 @@ def evaluate_all(
     return total / count
 
 
-# --- optimiser ----------------------------------------------------------------------------------------------
-
-
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Two AdamW groups: the weight matrices of Linear layers decay; biases, norms and embeddings do not.
 
@@ -184,9 +162,6 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-
-
-# --- the loop -----------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -231,13 +206,13 @@ class TrainConfig:
         return torch.bfloat16 if on else None
 
 
-def make_optimizer(model: nn.Module, tc: TrainConfig) -> torch.optim.AdamW:
+def make_adamw(model: nn.Module, tc: TrainConfig) -> torch.optim.AdamW:
     """AdamW over `param_groups(model, tc.weight_decay)` with tc's betas (lr is set every step)."""
     return torch.optim.AdamW(param_groups(model, tc.weight_decay), lr=tc.lr, betas=(tc.beta1, tc.beta2))
 
 
 @dataclass
-class History:
+class TrainingLog:
     """The loss of every training step, and one row per evaluation."""
 
     step_loss: list[float] = field(default_factory=list)
@@ -254,7 +229,7 @@ class TrainState:
 
     step: int = 0
     generator: torch.Generator = field(default_factory=torch.Generator)
-    history: History = field(default_factory=History)
+    history: TrainingLog = field(default_factory=TrainingLog)
     seconds: float = 0.0
 
     @classmethod
@@ -335,9 +310,6 @@ def train(
     return state
 
 
-# --- speed --------------------------------------------------------------------------------------------------
-
-
 def use_fused_layernorm(model: nn.Module) -> nn.Module:
     """Replace every from-scratch helpers.normalization.LayerNorm in `model` by torch.nn.LayerNorm.
 
@@ -356,257 +328,6 @@ def use_fused_layernorm(model: nn.Module) -> nn.Module:
                     fused.bias = child.bias
                 setattr(module, name, fused)
     return model
-
-
-# --- checkpoints --------------------------------------------------------------------------------------------
-
-
-def _model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The state dict with each shared tensor stored once (the tied lm_head is wte: safetensors wants one)."""
-    tensors, seen = {}, set()
-    for name, t in model.state_dict(keep_vars=False).items():
-        if t.data_ptr() in seen:
-            continue
-        seen.add(t.data_ptr())
-        tensors[name] = t.detach().contiguous().cpu()
-    return tensors
-
-
-def save_checkpoint(
-    path: str | Path,
-    model: GPT,
-    optimizer: torch.optim.Optimizer | None = None,
-    state: TrainState | None = None,
-    tc: TrainConfig | None = None,
-    extra: dict | None = None,
-) -> Path:
-    """Write a safetensors file with the model's weights and, if given, all that a resumed run needs.
-
-    Tensors: "model.<name>" (each tied tensor once), "optim.<i>.<key>" (AdamW's step, exp_avg, exp_avg_sq
-    for parameter i), "rng.torch" / "rng.cuda" / "rng.mps" (the global generators, for dropout) and
-    "rng.batches" (the batch generator). Metadata (JSON strings): the GPTConfig, the TrainConfig, the step,
-    the history, the optimiser's hyper-parameters, and `extra` (anything JSON-able, e.g. a vocabulary).
-    """
-    tensors = {f"model.{k}": v for k, v in _model_tensors(model).items()}
-    meta = {"format": CHECKPOINT_FORMAT, "gpt_config": json.dumps(asdict(model.config))}
-    if optimizer is not None:
-        sd = optimizer.state_dict()
-        for i, per_param in sd["state"].items():
-            for key, value in per_param.items():
-                tensors[f"optim.{i}.{key}"] = torch.as_tensor(value).detach().contiguous().cpu()
-        meta["param_groups"] = json.dumps(sd["param_groups"])
-    if state is not None:
-        tensors["rng.batches"] = state.generator.get_state()
-        tensors["rng.torch"] = torch.get_rng_state()
-        if torch.cuda.is_available():
-            tensors["rng.cuda"] = torch.cuda.get_rng_state()
-        if torch.backends.mps.is_available():
-            tensors["rng.mps"] = torch.mps.get_rng_state()
-        meta["step"] = str(state.step)
-        meta["seconds"] = repr(state.seconds)
-        meta["history"] = json.dumps(asdict(state.history))
-    if tc is not None:
-        meta["train_config"] = json.dumps(asdict(tc))
-    if extra is not None:
-        meta["extra"] = json.dumps(extra)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata=meta)
-    return path
-
-
-def read_safetensors_header(path: str | Path) -> dict:
-    """The JSON header of a safetensors file, read by hand: 8 bytes (little-endian length n), then n bytes
-    of JSON giving each tensor's dtype, shape and byte range, and "__metadata__" (strings). The raw
-    tensor bytes follow. Nothing in the file is code, which is why loading one is safe."""
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        return json.loads(f.read(n))
-
-
-@dataclass
-class Checkpoint:
-    """What load_checkpoint found: the model, and whatever else the file held (else None)."""
-
-    model: GPT
-    optimizer: torch.optim.Optimizer | None
-    state: TrainState | None
-    train_config: TrainConfig | None
-    extra: dict | None
-
-
-def load_checkpoint(
-    path: str | Path,
-    model: GPT | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-    device: torch.device | str = "cpu",
-    restore_rng: bool = True,
-) -> Checkpoint:
-    """Read a file written by save_checkpoint.
-
-    model: a GPT to load the weights into (its config must match), or None to build one from the stored
-    config on `device`. optimizer: an optimiser over that model's parameters, to receive AdamW's state.
-    restore_rng: also set torch's global generator(s) to their saved state, so dropout continues exactly.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no __iter__
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path.name} is not a {CHECKPOINT_FORMAT} checkpoint (format {meta.get('format')!r})"
-        )
-    config = GPTConfig(**json.loads(meta["gpt_config"]))
-    if model is None:
-        model = GPT(config).to(device)
-    elif model.config != config:
-        raise ValueError(f"the checkpoint's config {config} differs from the model's {model.config}")
-    weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-    if "lm_head.weight" not in weights:  # tied: stored once, as the token embedding
-        weights["lm_head.weight"] = weights["transformer.wte.weight"]
-    model.load_state_dict(weights)
-
-    if optimizer is not None:
-        if "param_groups" not in meta:
-            raise ValueError(f"{path.name} holds no optimizer state")
-        groups = json.loads(meta["param_groups"])
-        for g in groups:
-            g["betas"] = tuple(g["betas"])
-        per_param: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, i, name = key.split(".", 2)
-                per_param.setdefault(int(i), {})[name] = value
-        optimizer.load_state_dict({"state": per_param, "param_groups": groups})
-
-    state = None
-    if "step" in meta:
-        state = TrainState(step=int(meta["step"]), seconds=float(meta["seconds"]))
-        state.generator.set_state(tensors["rng.batches"])
-        state.history = History(**json.loads(meta["history"]))
-        if restore_rng:
-            torch.set_rng_state(tensors["rng.torch"])
-            if "rng.cuda" in tensors and torch.cuda.is_available():
-                torch.cuda.set_rng_state(tensors["rng.cuda"])
-            if "rng.mps" in tensors and torch.backends.mps.is_available():
-                torch.mps.set_rng_state(tensors["rng.mps"])
-    tc = None
-    if "train_config" in meta:
-        known = {f.name for f in fields(TrainConfig)}
-        tc = TrainConfig(**{k: v for k, v in json.loads(meta["train_config"]).items() if k in known})
-    extra = json.loads(meta["extra"]) if "extra" in meta else None
-    return Checkpoint(model=model, optimizer=optimizer, state=state, train_config=tc, extra=extra)
-
-
-# --- watching it learn --------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def sample(
-    model: GPT,
-    idx: torch.Tensor,
-    max_new_tokens: int,
-    temperature: float = 1.0,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Extend idx (B, T) by max_new_tokens ids, each drawn from softmax(logits / temperature).
-
-    The simplest generator: no cache, the context cropped to the model's block_size. Random draws use
-    `generator` (a CPU generator), so a seeded generator gives the same text on any device.
-    """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    was_training = model.training
-    model.eval()
-    for _ in range(max_new_tokens):
-        context = idx[:, -model.config.block_size :]  # (B, <= block_size)
-        logits, _ = model(context)  # (B, T, V)
-        probs = torch.softmax(logits[:, -1, :].float() / temperature, dim=-1)  # (B, V)
-        nxt = torch.multinomial(probs.cpu(), 1, generator=generator).to(idx.device)  # (B, 1)
-        idx = torch.cat([idx, nxt], dim=1)  # (B, T + 1)
-    model.train(was_training)
-    return idx
-
-
-def sample_text(
-    model: GPT, vocab: CharVocab, prompt: str, n: int, temperature: float = 1.0, seed: int = 0
-) -> str:
-    """`prompt` and n sampled characters after it (seeded, so repeatable)."""
-    device = next(model.parameters()).device
-    idx = vocab.tensor(prompt)[None].to(device)  # (1, T)
-    out = sample(model, idx, n, temperature, torch.Generator().manual_seed(seed))
-    return vocab.decode(out[0].tolist())
-
-
-def plot_losses(ax: plt.Axes, history: History, window: int = 25) -> plt.Axes:
-    """The loss of each step (faint), its running mean, and the evaluations on train and validation."""
-    from helpers.train import smooth
-
-    steps = np.arange(1, len(history.step_loss) + 1)
-    ax.plot(steps, history.step_loss, color="C0", alpha=0.2, lw=0.8)
-    ax.plot(steps, smooth(history.step_loss, window), color="C0", label="training batches (running mean)")
-    if not all(math.isnan(v) for v in history.train_loss):
-        ax.plot(history.eval_step, history.train_loss, "o-", color="C2", ms=4, label="train (fixed subset)")
-    ax.plot(history.eval_step, history.val_loss, "o-", color="C3", ms=4, label="validation (fixed subset)")
-    ax.set(xlabel="step", ylabel="loss (nats per token)")
-    ax.legend(fontsize=8)
-    return ax
-
-
-def snapshot(history: History, samples: dict[int, str], step: int) -> dict:
-    """The latest evaluation at or before `step`: its step, train and validation loss, and the sample
-    generated then (`samples` maps an evaluation's step to its text)."""
-    done = [s for s in history.eval_step if s <= step and s in samples]
-    if not done:
-        raise ValueError(f"no evaluation with a sample at or before step {step}")
-    i = history.eval_step.index(done[-1])
-    return {
-        "step": done[-1],
-        "train_loss": history.train_loss[i],
-        "val_loss": history.val_loss[i],
-        "text": samples[done[-1]],
-    }
-
-
-def draw_snapshot(history: History, samples: dict[int, str], step: int, width: int = 64) -> dict:
-    """The loss curves with a marker at `step`, and beside them what the model wrote at that point."""
-    snap = snapshot(history, samples, step)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [2, 3]})
-    plot_losses(left, history)
-    left.axvline(snap["step"], color="k", lw=1)
-    left.set_title(f"step {snap['step']}: validation loss {snap['val_loss']:.2f}")
-    lines = []
-    for line in snap["text"].splitlines()[:14]:
-        lines += [line[i : i + width] for i in range(0, max(len(line), 1), width)]
-    right.text(0, 1, "\n".join(lines[:14]), family="monospace", fontsize=8.5, va="top", ha="left")
-    right.set_axis_off()
-    right.set_title("what the model writes now (seeded sample)", loc="left")
-    fig.tight_layout()
-    return snap
-
-
-# --- the shipped model --------------------------------------------------------------------------------------
-
-
-def load_shipped_gpt(device: torch.device | str = "cpu") -> tuple[GPT, CharVocab, dict]:
-    """The character-level GPT that scripts/train_gpt.py trained on the book's corpus.
-
-    Returns (model in eval mode on `device`, its CharVocab, info): info is data/gpt_char_python_docs.json
-    (config, vocabulary, validation loss, steps, seconds, the command that made it). Both files are checked
-    against data/MANIFEST.sha256 first.
-    """
-    from helpers.data import data_path
-
-    info = json.loads(data_path(f"{SHIPPED}.json").read_text(encoding="utf-8"))
-    checkpoint = load_checkpoint(data_path(f"{SHIPPED}.safetensors"), device=device, restore_rng=False)
-    vocab = CharVocab(tuple(info["vocab"]))
-    if vocab.size != checkpoint.model.config.vocab_size:
-        raise ValueError(
-            f"the vocabulary has {vocab.size} characters, the model {checkpoint.model.config.vocab_size}"
-        )
-    return checkpoint.model.eval(), vocab, info
 
 
 def bits_per_char(loss: float) -> float:

@@ -294,18 +294,3 @@ def kl_gaussian(mu1, sigma1, mu2, sigma2) -> np.ndarray:
     log(sigma2 / sigma1) + (sigma1^2 + (mu1 - mu2)^2) / (2 sigma2^2) - 1/2."""
     sigma1, sigma2 = as_positive(sigma1, "sigma1"), as_positive(sigma2, "sigma2")
     return np.log(sigma2 / sigma1) + (sigma1**2 + (np.asarray(mu1) - mu2) ** 2) / (2 * sigma2**2) - 0.5
-
-
-def kl_mvn(mean1, cov1, mean2, cov2) -> float:
-    """KL(N(mean1, cov1) || N(mean2, cov2)) in nats, in closed form:
-    (tr(cov2^-1 cov1) + (m2 - m1)^T cov2^-1 (m2 - m1) - d + log(det cov2 / det cov1)) / 2."""
-    mean1, mean2 = np.asarray(mean1, dtype=float), np.asarray(mean2, dtype=float)
-    if mean1.ndim != 1 or mean1.shape != mean2.shape:
-        raise ValueError(f"the means must be vectors of one length, got {mean1.shape} and {mean2.shape}")
-    d = mean1.shape[0]
-    cov1, cov2 = as_covariance(cov1, d), as_covariance(cov2, d)
-    diff = mean2 - mean1  # (d,)
-    trace = np.trace(np.linalg.solve(cov2, cov1))
-    mahalanobis = diff @ np.linalg.solve(cov2, diff)
-    logdet_ratio = np.linalg.slogdet(cov2)[1] - np.linalg.slogdet(cov1)[1]
-    return float(0.5 * (trace + mahalanobis - d + logdet_ratio))

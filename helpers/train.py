@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from helpers.nn_numpy import smooth  # chapter 9's running mean, for the loss plot
+
 
 @dataclass
 class History:
@@ -80,6 +82,12 @@ def fit(
     return history
 
 
+def trainable_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts; a tied (shared) tensor counts once."""
+    params = list(model.parameters())  # parameters() yields a shared tensor once
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
     """The fraction of rows of X whose largest output is the label in y."""
@@ -94,14 +102,6 @@ def accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch_siz
         correct += (logits.argmax(dim=-1) == y[start : start + batch_size].to(device)).sum().item()
     model.train(was_training)
     return correct / len(X)
-
-
-def smooth(values: list[float], window: int) -> np.ndarray:
-    """A running mean over `window` values (the first values average what there is so far)."""
-    values = np.asarray(values, dtype=float)
-    cumulative = np.cumsum(np.insert(values, 0, 0.0))
-    counts = np.minimum(np.arange(1, len(values) + 1), window)
-    return (cumulative[1:] - cumulative[np.maximum(np.arange(1, len(values) + 1) - window, 0)]) / counts
 
 
 def plot_history(history: History, ax: plt.Axes | None = None, window: int = 20, label: str = "train loss"):

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.attention import CausalSelfAttention
+from helpers.attention import SelfAttention
 from helpers.normalization import LayerNorm
 
 
@@ -57,7 +57,7 @@ class Block(nn.Module):
 
     The residual stream x passes through untouched; attention and the MLP each read a normalised copy of
     it and add their result back. forward(x, past_kv=None, use_cache=False) returns x, or (x, (k, v))
-    with use_cache=True (the attention's KV cache, see helpers.attention.CausalSelfAttention).
+    with use_cache=True (the attention's KV cache, see helpers.attention.SelfAttention).
     """
 
     def __init__(
@@ -72,9 +72,7 @@ class Block(nn.Module):
     ):
         super().__init__()
         self.ln_1 = LayerNorm(n_embd, eps=eps, bias=bias)
-        self.attn = CausalSelfAttention(
-            n_embd, n_head, dropout=dropout, bias=bias, fused=fused, causal=causal
-        )
+        self.attn = SelfAttention(n_embd, n_head, dropout=dropout, bias=bias, fused=fused, causal=causal)
         self.ln_2 = LayerNorm(n_embd, eps=eps, bias=bias)
         self.mlp = MLP(n_embd, dropout=dropout, bias=bias)
 

@@ -6,8 +6,7 @@ merges.txt):
     read_safetensors_header(path)       the JSON header of a .safetensors file, parsed from the raw bytes:
                                         {name: {"dtype", "shape", "data_offsets"}} plus the header's size
     read_tensor_by_hand(path, name)     one tensor's raw bytes turned into a torch tensor, no library
-    gpt_config_from_json(path)          config.json -> GPTConfig (the keys GPT-2 uses, checked)
-    count_parameters(config)            the parameter count from the sizes alone (GPT-2 small: 124,439,808)
+    gpt2_parameter_count(config)        the parameter count from the sizes alone (GPT-2 small: 124,439,808)
     model_bytes(config, dtype)          bytes to hold those parameters in a dtype (fp32: 4 each, bf16: 2)
     weight_memory(n_layer, n_embd)      GiB of weights in fp32 / bf16 / int8 for a GPT-2-shaped model
     draw_weight_memory(n_layer, n_embd) the same as bars (the chapter's slider)
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from helpers.gpt import GPT, GPTConfig, load_hf_gpt2_state_dict
+from helpers.gpt import GPT, GPTConfig, config_from_hf, load_hf_gpt2_state_dict
 from helpers.tokenizers import RegexTokenizer, load_gpt2
 
 # safetensors dtype names -> (torch dtype, bytes per element)
@@ -127,34 +126,7 @@ def read_tensor_by_hand(path: str | Path, name: str) -> torch.Tensor:
 # --- config and sizes -----------------------------------------------------------------------------------
 
 
-def gpt_config_from_json(path: str | Path) -> GPTConfig:
-    """A GPTConfig from a Hugging Face GPT-2 config.json (vocab_size, n_positions, n_layer, n_head, n_embd)"""
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path.name} is not valid JSON: {error}") from error
-    if raw.get("model_type", "gpt2") != "gpt2":
-        raise ValueError(f"{path.name} describes a {raw['model_type']!r} model, not GPT-2")
-    if raw.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
-        raise ValueError(
-            f"{path.name} uses activation {raw['activation_function']!r}; the book's GPT has GELU (tanh form)"
-        )
-    keys = ("vocab_size", "n_positions", "n_layer", "n_head", "n_embd")
-    missing = [k for k in keys if k not in raw]
-    if missing:
-        raise ValueError(f"{path.name} has no {', '.join(missing)}: is it a GPT-2 config?")
-    return GPTConfig(
-        vocab_size=raw["vocab_size"],
-        block_size=raw["n_positions"],
-        n_layer=raw["n_layer"],
-        n_head=raw["n_head"],
-        n_embd=raw["n_embd"],
-        layer_norm_eps=raw.get("layer_norm_epsilon", 1e-5),
-    )
-
-
-def count_parameters(config: GPTConfig) -> int:
+def gpt2_parameter_count(config: GPTConfig) -> int:
     """Parameters of a GPT-2-shaped model from its sizes: V C + P C + L (12 C^2 + 13 C) + 2 C (head tied)."""
     V, P, L, C = config.vocab_size, config.block_size, config.n_layer, config.n_embd
     per_layer = (
@@ -170,7 +142,7 @@ def count_parameters(config: GPTConfig) -> int:
 
 def model_bytes(config: GPTConfig, dtype: torch.dtype = torch.float32) -> int:
     """Bytes for the parameters alone (no activations, no KV cache) stored in `dtype`."""
-    return count_parameters(config) * torch.empty(0, dtype=dtype).element_size()
+    return gpt2_parameter_count(config) * torch.empty(0, dtype=dtype).element_size()
 
 
 MEMORY_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": torch.int8}
@@ -191,7 +163,7 @@ def draw_weight_memory(n_layer: int, n_embd: int, device_gib: float = 8.0) -> No
     import matplotlib.pyplot as plt
 
     gib = weight_memory(n_layer, n_embd)
-    n = count_parameters(GPTConfig(n_layer=n_layer, n_head=1, n_embd=n_embd))
+    n = gpt2_parameter_count(GPTConfig(n_layer=n_layer, n_head=1, n_embd=n_embd))
     fig, ax = plt.subplots(figsize=(6, 3.2))
     colours = ["C3" if v > device_gib else "C0" for v in gib.values()]
     bars = ax.bar(list(gib), list(gib.values()), color=colours)
@@ -237,7 +209,7 @@ def load_gpt2_folder(
     from safetensors.torch import load_file
 
     folder = check_gpt2_folder(path, tokenizer=tokenizer)
-    config = gpt_config_from_json(folder / "config.json")
+    config = config_from_hf(folder / "config.json")
     state = load_file(str(folder / "model.safetensors"))  # {name: tensor} on the CPU, in the file's dtype
     model = GPT(config)
     load_hf_gpt2_state_dict(model, {name: t.float() for name, t in state.items()})

@@ -28,15 +28,13 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from helpers.generate import generate  # noqa: E402
-from helpers.pretrain import load_shipped_gpt, use_fused_layernorm  # noqa: E402
-from helpers.setup import pick_device  # noqa: E402
+from helpers.checkpoints import load_shipped_gpt
+from helpers.generate import generate
+from helpers.pretrain import use_fused_layernorm
+from helpers.runtime import pick_device
 
 GOAL = 5.0
 

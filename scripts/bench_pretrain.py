@@ -50,19 +50,17 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from helpers.corpus import CharVocab, train_val_split  # noqa: E402
-from helpers.data import fetch  # noqa: E402
-from helpers.gpt import GPT, GPTConfig  # noqa: E402
-from helpers.pretrain import (  # noqa: E402
+from helpers.corpus import CharVocab, train_val_split
+from helpers.data import fetch
+from helpers.gpt import GPT, GPTConfig
+from helpers.pretrain import (
     TrainConfig,
     evaluate_all,
-    make_optimizer,
+    make_adamw,
     train,
     use_fused_layernorm,
 )
-from helpers.setup import pick_device  # noqa: E402
+from helpers.runtime import pick_device
 
 TARGET = 1.886
 REFERENCE = {  # steps: (wall seconds, validation loss), measured on this 2-core machine
@@ -203,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         amp=args.amp,
     )
-    optimizer = make_optimizer(model, tc)
+    optimizer = make_adamw(model, tc)
     forward_model = model
     if args.compile:
         forward_model = torch.compile(model)

@@ -25,10 +25,8 @@ from pathlib import Path
 
 from tokenizers import ByteLevelBPETokenizer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from helpers.corpus import load_corpus  # noqa: E402
-from helpers.tokenizers import RegexTokenizer, merge_pair  # noqa: E402
+from helpers.corpus import load_corpus
+from helpers.tokenizers import RegexTokenizer, merge_pair
 
 GOAL_S = 7.0
 

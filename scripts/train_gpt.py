@@ -5,7 +5,7 @@
 That exact command made data/gpt_char_python_docs.safetensors (the weights, about 5 MB of float32) and
 data/gpt_char_python_docs.json (config, vocabulary, validation loss, steps, seconds, the training curve),
 and replaced their two lines in data/MANIFEST.sha256. Chapter 18 loads the result, chapter 19 generates
-text with it: `helpers.pretrain.load_shipped_gpt(device)`.
+text with it: `helpers.checkpoints.load_shipped_gpt(device)`.
 
 The model: 6 layers x 4 heads x 128 wide, context 256, no biases, tied embeddings (1.2M parameters).
 Training: 1600 steps of 8 windows of 256 characters (3.3M characters, about 8 passes over the training
@@ -37,24 +37,20 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from helpers.corpus import CharVocab, load_corpus, train_val_split  # noqa: E402
-from helpers.data import DATA_DIR, MANIFEST_NAME  # noqa: E402
-from helpers.gpt import GPT, GPTConfig  # noqa: E402
-from helpers.pretrain import (  # noqa: E402
-    SHIPPED,
+from helpers.checkpoints import SHIPPED, load_checkpoint, save_checkpoint
+from helpers.corpus import CharVocab, load_corpus, train_val_split
+from helpers.data import DATA_DIR, MANIFEST_NAME
+from helpers.gpt import GPT, GPTConfig
+from helpers.pretrain import (
     TrainConfig,
     evaluate_all,
-    load_checkpoint,
-    make_optimizer,
-    sample_text,
-    save_checkpoint,
+    make_adamw,
     train,
     use_fused_layernorm,
 )
+from helpers.watch import sample_text
 
+ROOT = Path(__file__).resolve().parent.parent
 CONFIG = dict(n_layer=6, n_head=4, n_embd=128, block_size=256, dropout=0.0, bias=False)
 TRAIN = dict(
     max_steps=1600,
@@ -106,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(tc.seed)
     model = use_fused_layernorm(GPT(config)).to(device)
-    optimizer = make_optimizer(model, tc)
+    optimizer = make_adamw(model, tc)
     resume = args.work / "resume.safetensors"
     state = None
     if resume.exists() and not args.fresh:

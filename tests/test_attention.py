@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers import slider_view
-from helpers.attention import CausalSelfAttention, causal_mask, scaled_dot_product_attention
+from helpers.attention import SelfAttention, causal_mask, scaled_dot_product_attention
 
 warnings.filterwarnings("ignore", message=".*non-interactive.*")
 
@@ -121,9 +121,9 @@ def test_causal_mask_errors():
     with pytest.raises(ValueError, match="T_q <= T_k"):
         causal_mask(5, 3)
     with pytest.raises(ValueError, match="multiple of n_head"):
-        CausalSelfAttention(10, 3)
+        SelfAttention(10, 3)
     with pytest.raises(ValueError, match=r"\(B, T, 8\)"):
-        CausalSelfAttention(8, 2)(torch.randn(2, 3, 6))
+        SelfAttention(8, 2)(torch.randn(2, 3, 6))
 
 
 # --- the multi-head module ------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def test_causal_mask_errors():
 
 def make_module(seed, n_embd=24, n_head=4, fused=True, causal=True):
     torch.manual_seed(seed)
-    module = CausalSelfAttention(n_embd, n_head, fused=fused, causal=causal).double()
+    module = SelfAttention(n_embd, n_head, fused=fused, causal=causal).double()
     for p in module.parameters():  # random biases too, so a bias mix-up cannot hide behind zeros
         nn.init.normal_(p, std=0.3)
     return module
@@ -197,7 +197,7 @@ def test_causal_module_ignores_the_future_and_heads_are_independent():
 
 def test_module_dropout_only_in_training():
     torch.manual_seed(0)
-    module = CausalSelfAttention(16, 2, dropout=0.5)
+    module = SelfAttention(16, 2, dropout=0.5)
     x = torch.randn(2, 6, 16)
     module.eval()
     torch.testing.assert_close(module(x), module(x))

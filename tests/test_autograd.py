@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from helpers import slider_view
-from helpers.autograd import Tensor, Value, as_value, cross_entropy, topological_order, unbroadcast
+from helpers.autograd import Tensor, Value, as_value, cross_entropy_loss, topological_order, unbroadcast
 from helpers.autograd_plots import backward_trace, draw_graph, graph_layout
 
 warnings.filterwarnings("ignore", message=".*non-interactive.*")
@@ -231,7 +231,7 @@ def test_tensor_matmul_networks_match_torch(n, k, h, m, activation, loss, bias_a
     their_loss = forward(theirs, lambda out, y: torch.nn.functional.cross_entropy(out, torch.as_tensor(y)))
     their_loss.backward()
     ours = [Tensor(a) for a in arrays]
-    our_loss = forward(ours, cross_entropy)
+    our_loss = forward(ours, cross_entropy_loss)
     our_loss.backward()
     assert_close(our_loss.item(), their_loss.item(), "loss")
     for name, a, b in zip(["X", "W1", "b1", "W2", "b2", "W3"], ours, theirs, strict=True):
@@ -318,7 +318,7 @@ def test_cross_entropy_matches_torch_and_survives_huge_logits():
         logits = rng.normal(size=(8, 5)) * scale
         labels = rng.integers(0, 5, size=8)
         ours, theirs = Tensor(logits), torch_leaf(logits)
-        loss = cross_entropy(ours, labels)
+        loss = cross_entropy_loss(ours, labels)
         loss.backward()
         their_loss = torch.nn.functional.cross_entropy(theirs, torch.as_tensor(labels))
         their_loss.backward()
@@ -349,7 +349,7 @@ def test_sgd_with_the_tensor_engine_follows_torch_step_for_step():
     optimizer = torch.optim.SGD(theirs, lr=0.3)
     for _ in range(20):
         W1, b1, W2, b2 = ours
-        loss = cross_entropy((Tensor(X) @ W1 + b1).relu() @ W2 + b2, y)
+        loss = cross_entropy_loss((Tensor(X) @ W1 + b1).relu() @ W2 + b2, y)
         loss.backward()  # no zero_grad: backward() overwrites the gradients
         for p in ours:
             p.data -= 0.3 * p.grad
@@ -457,9 +457,9 @@ def test_backward_slider_redraws_and_shows_more_gradients_each_step():
         (lambda: Value(-1.0).log(), ValueError, "positive"),
         (lambda: unbroadcast(np.ones(3), (2, 3)), ValueError, "cannot come from"),
         (lambda: unbroadcast(np.ones((2, 3)), (4, 3)), ValueError, "cannot come from"),
-        (lambda: cross_entropy(Tensor(np.ones((2, 3))), [0, 3]), ValueError, "0..2"),
-        (lambda: cross_entropy(Tensor(np.ones((2, 3))), [0.0, 1.0]), ValueError, "integers"),
-        (lambda: cross_entropy(Tensor(np.ones(3)), [0]), ValueError, r"\(N, C\)"),
+        (lambda: cross_entropy_loss(Tensor(np.ones((2, 3))), [0, 3]), ValueError, "0..2"),
+        (lambda: cross_entropy_loss(Tensor(np.ones((2, 3))), [0.0, 1.0]), ValueError, "integers"),
+        (lambda: cross_entropy_loss(Tensor(np.ones(3)), [0]), ValueError, r"\(N, C\)"),
         (lambda: graph_layout(Tensor(1.0)), TypeError, "Value graphs"),
     ],
 )

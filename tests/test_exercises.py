@@ -29,7 +29,8 @@ def test_check_prints_a_verdict_and_solution_prints_an_answer(exercise, capsys):
     out = capsys.readouterr().out
     assert "❌" in out and "Hint:" in out
     check(exercise.key, ...)
-    assert "not attempted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not attempted" in out and "Hint:" not in out  # no help before a first attempt
     solution(exercise.key)
     assert f"Solution to exercise {exercise.key}" in capsys.readouterr().out
 

@@ -14,8 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers import finetune as ft
+from helpers import instructions as ins
+from helpers import lora as lo
 from helpers.corpus import CharVocab, load_corpus
 from helpers.gpt import GPT, GPTConfig
+from helpers.train import trainable_parameters
 
 warnings.filterwarnings("ignore", message=".*non-interactive.*")
 SEEDS = range(6)
@@ -37,7 +40,7 @@ def test_lora_with_b_zero_is_the_base_layer(seed):
     d_in, d_out = (int(v) for v in torch.randint(2, 20, (2,), generator=gen))
     base = nn.Linear(d_in, d_out, bias=seed % 2 == 0)
     x = torch.randn(3, 5, d_in, generator=gen)
-    lora = ft.LoRALinear(copy.deepcopy(base), r=min(d_in, d_out, 3), alpha=7.0)
+    lora = lo.LoRALinear(copy.deepcopy(base), r=min(d_in, d_out, 3), alpha=7.0)
     assert torch.count_nonzero(lora.B) == 0 and torch.count_nonzero(lora.A) > 0
     torch.testing.assert_close(lora(x), base(x), rtol=0, atol=0)
 
@@ -48,7 +51,7 @@ def test_lora_forward_and_gradients_match_the_explicit_formula(seed):
     d_in, d_out = (int(v) for v in torch.randint(3, 24, (2,), generator=gen))
     r = int(torch.randint(1, min(d_in, d_out) + 1, (1,), generator=gen))
     alpha = float(torch.rand(1, generator=gen) * 16 + 0.5)
-    lora = ft.LoRALinear(nn.Linear(d_in, d_out).double(), r=r, alpha=alpha)
+    lora = lo.LoRALinear(nn.Linear(d_in, d_out).double(), r=r, alpha=alpha)
     with torch.no_grad():
         lora.A.copy_(torch.randn(r, d_in, generator=gen))
         lora.B.copy_(torch.randn(d_out, r, generator=gen))  # non-zero, as after some training
@@ -71,7 +74,7 @@ def test_lora_forward_and_gradients_match_the_explicit_formula(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_merged_weight_is_the_explicit_sum(seed):
     gen = torch.Generator().manual_seed(seed)
-    lora = ft.LoRALinear(nn.Linear(12, 9).double(), r=3, alpha=6.0)
+    lora = lo.LoRALinear(nn.Linear(12, 9).double(), r=3, alpha=6.0)
     with torch.no_grad():
         lora.B.copy_(torch.randn(9, 3, generator=gen))
     merged = lora.merged()
@@ -84,31 +87,31 @@ def test_merged_weight_is_the_explicit_sum(seed):
 
 def test_inject_then_merge_gives_the_same_gpt_outputs():
     model = tiny_gpt()
-    names = ft.inject_lora(model, r=2, alpha=4.0)
+    names = lo.inject_lora(model, r=2, alpha=4.0)
     assert len(names) == 4 * model.config.n_layer and all(n.startswith("transformer.h.") for n in names)
-    trainable, total = ft.count_parameters(model)
+    trainable, total = trainable_parameters(model)
     c, L = model.config.n_embd, model.config.n_layer
     assert trainable == L * sum(
-        ft.lora_parameters(i, o, 2) for i, o in [(c, 3 * c), (c, c), (c, 4 * c), (4 * c, c)]
+        lo.lora_parameters(i, o, 2) for i, o in [(c, 3 * c), (c, c), (c, 4 * c), (4 * c, c)]
     )
     assert {n.split(".")[-1] for n, p in model.named_parameters() if p.requires_grad} == {"A", "B"}
     torch.manual_seed(1)
     for m in model.modules():
-        if isinstance(m, ft.LoRALinear):
+        if isinstance(m, lo.LoRALinear):
             nn.init.normal_(m.B, std=0.05)  # as if trained
     idx = torch.randint(0, 30, (3, 20))
     before, _ = model(idx)
-    ft.merge_lora(model)
-    assert not any(isinstance(m, ft.LoRALinear) for m in model.modules())
+    lo.merge_lora(model)
+    assert not any(isinstance(m, lo.LoRALinear) for m in model.modules())
     after, _ = model(idx)
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
-    assert ft.count_parameters(model)[1] == total - trainable  # merging adds nothing to the model
+    assert trainable_parameters(model)[1] == total - trainable  # merging adds nothing to the model
 
 
 def test_lora_model_starts_as_the_pretrained_one_and_works_with_the_kv_cache():
     model = tiny_gpt()
     original = copy.deepcopy(model)
-    ft.inject_lora(model, r=4)
+    lo.inject_lora(model, r=4)
     idx = torch.randint(0, 30, (2, 10))
     torch.testing.assert_close(model(idx)[0], original(idx)[0], rtol=0, atol=0)
     from helpers.generate import generate
@@ -121,16 +124,16 @@ def test_lora_model_starts_as_the_pretrained_one_and_works_with_the_kv_cache():
 def test_lora_a_comes_from_its_own_seeded_generator():
     a, b = tiny_gpt(), tiny_gpt()
     state = torch.get_rng_state()
-    ft.inject_lora(a, r=2, seed=5)
+    lo.inject_lora(a, r=2, seed=5)
     assert torch.equal(torch.get_rng_state(), state)  # torch's global generator is not touched
-    ft.inject_lora(b, r=2, seed=5)
+    lo.inject_lora(b, r=2, seed=5)
     pairs = [
-        (m.A, n.A) for m, n in zip(a.modules(), b.modules(), strict=True) if isinstance(m, ft.LoRALinear)
+        (m.A, n.A) for m, n in zip(a.modules(), b.modules(), strict=True) if isinstance(m, lo.LoRALinear)
     ]
     assert len(pairs) == 8 and all(torch.equal(x, y) for x, y in pairs)
     c = tiny_gpt()
-    ft.inject_lora(c, r=2, seed=6)
-    first = next(m.A for m in c.modules() if isinstance(m, ft.LoRALinear))
+    lo.inject_lora(c, r=2, seed=6)
+    first = next(m.A for m in c.modules() if isinstance(m, lo.LoRALinear))
     assert not torch.equal(first, pairs[0][0])
     # nn.Linear's initialisation: uniform on [-1/sqrt(in), 1/sqrt(in)]
     assert all(x.abs().max() <= 1 / np.sqrt(x.shape[1]) for x, _ in pairs)
@@ -138,24 +141,24 @@ def test_lora_a_comes_from_its_own_seeded_generator():
 
 def test_lora_errors():
     with pytest.raises(ValueError, match="wraps an nn.Linear"):
-        ft.LoRALinear(nn.Conv1d(3, 3, 1), r=1)
+        lo.LoRALinear(nn.Conv1d(3, 3, 1), r=1)
     with pytest.raises(ValueError, match="r must be"):
-        ft.LoRALinear(nn.Linear(4, 3), r=4)
+        lo.LoRALinear(nn.Linear(4, 3), r=4)
     with pytest.raises(ValueError, match="r must be"):
-        ft.LoRALinear(nn.Linear(4, 3), r=0)
+        lo.LoRALinear(nn.Linear(4, 3), r=0)
     with pytest.raises(ValueError, match="r must be"):
-        ft.LoRALinear(nn.Linear(4, 3), r=1.0)
+        lo.LoRALinear(nn.Linear(4, 3), r=1.0)
     for alpha in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="alpha must be"):
-            ft.LoRALinear(nn.Linear(4, 3), r=1, alpha=alpha)
+            lo.LoRALinear(nn.Linear(4, 3), r=1, alpha=alpha)
     model = tiny_gpt()
     with pytest.raises(ValueError, match="no LoRA layers"):
-        ft.merge_lora(model)
+        lo.merge_lora(model)
     with pytest.raises(ValueError, match="no nn.Linear"):
-        ft.inject_lora(model, r=1, targets=("nothing",))
-    ft.inject_lora(model, r=1)
+        lo.inject_lora(model, r=1, targets=("nothing",))
+    lo.inject_lora(model, r=1)
     with pytest.raises(ValueError, match="already has LoRA"):
-        ft.inject_lora(model, r=1)
+        lo.inject_lora(model, r=1)
 
 
 # --- the classifier -----------------------------------------------------------------------------------------
@@ -180,7 +183,7 @@ def test_classifier_pools_the_gpt_hidden_states(pool):
     )
     assert clf.body is model and isinstance(model.lm_head, nn.Identity)
     ft.freeze(clf.body)
-    assert ft.count_parameters(clf)[0] == clf.head.weight.numel() + clf.head.bias.numel()
+    assert trainable_parameters(clf)[0] == clf.head.weight.numel() + clf.head.bias.numel()
 
 
 def test_classifier_errors():
@@ -234,44 +237,46 @@ def test_block_kinds():
 
 
 def test_instructions_and_masked_targets():
-    words = ft.corpus_words(load_corpus())
+    words = ins.corpus_words(load_corpus())
     assert words == sorted(set(words)) and all(
         w.isalpha() and w.islower() and 3 <= len(w) <= 7 for w in words
     )
-    train, test = ft.split_words(words, n_test=50, seed=0)
+    train, test = ins.split_words(words, n_test=50, seed=0)
     assert len(test) == 50 and not set(train) & set(test) and set(train) | set(test) == set(words)
-    assert ft.split_words(words, n_test=50, seed=0) == (train, test)
-    assert ft.make_instructions(["abcd"]) == [
+    assert ins.split_words(words, n_test=50, seed=0) == (train, test)
+    assert ins.make_instructions(["abcd"]) == [
         ("first letter", "Q: first letter abcd\nA: ", "a"),
         ("last letter", "Q: last letter abcd\nA: ", "d"),
         ("length", "Q: length abcd\nA: ", "4"),
     ]
     vocab = VOCAB
     prompt, response = "Q: reverse abc\nA: ", "cba"  # any prompt and response work
-    x, y = ft.encode_example(vocab, prompt, response)
-    full = vocab.encode(prompt + response + ft.END)
+    x, y = ins.encode_example(vocab, prompt, response)
+    full = vocab.encode(prompt + response + ins.END)
     assert x == full[:-1] and len(y) == len(x)
-    kept = [(t, target) for t, target in enumerate(y) if target != ft.IGNORE]
+    kept = [(t, target) for t, target in enumerate(y) if target != ins.IGNORE]
     # exactly the response and END are predicted, each from the position just before it
-    assert [full[t + 1] for t, _ in kept] == [target for _, target in kept] == vocab.encode(response + ft.END)
+    assert (
+        [full[t + 1] for t, _ in kept] == [target for _, target in kept] == vocab.encode(response + ins.END)
+    )
     assert kept[0][0] == len(prompt) - 1
     # without the mask, every next character is a target, as in pretraining
-    assert ft.encode_example(vocab, prompt, response, mask_prompt=False) == (full[:-1], full[1:])
+    assert ins.encode_example(vocab, prompt, response, mask_prompt=False) == (full[:-1], full[1:])
 
 
 def test_masked_loss_is_the_mean_over_response_tokens_only():
     torch.manual_seed(0)
     vocab = VOCAB
     model = tiny_gpt(vocab_size=vocab.size)
-    examples = [ft.encode_example(vocab, p, r) for _, p, r in ft.make_instructions(["abc", "defg"])]
-    x, y = ft.pad_batch(examples, pad_id=3)
+    examples = [ins.encode_example(vocab, p, r) for _, p, r in ins.make_instructions(["abc", "defg"])]
+    x, y = ins.pad_batch(examples, pad_id=3)
     assert x.shape == y.shape == (len(examples), max(len(e[0]) for e in examples))
     logits, loss = model(x, y)
     # oracle: per-token cross-entropy, averaged over the positions whose target is not ignored
     per_token = F.cross_entropy(logits.flatten(0, 1), y.flatten().clamp(min=0), reduction="none")
-    mask = y.flatten() != ft.IGNORE
+    mask = y.flatten() != ins.IGNORE
     torch.testing.assert_close(loss, per_token[mask].mean(), rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(ft.lm_loss((logits, None), y), loss, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(ins.lm_loss((logits, None), y), loss, rtol=1e-6, atol=1e-6)
     # padding does not change the earlier positions' logits (right padding, causal model)
     single, _ = model(torch.tensor([examples[0][0]]))
     torch.testing.assert_close(logits[0, : single.shape[1]], single[0], rtol=1e-5, atol=1e-5)
@@ -279,9 +284,9 @@ def test_masked_loss_is_the_mean_over_response_tokens_only():
 
 def test_batches_are_reproducible():
     vocab = VOCAB
-    examples = [ft.encode_example(vocab, p, r) for _, p, r in ft.make_instructions(["abc", "defg", "gab"])]
-    first = ft.instruction_batches(examples, batch_size=4, steps=3, seed=1)
-    again = ft.instruction_batches(examples, batch_size=4, steps=3, seed=1)
+    examples = [ins.encode_example(vocab, p, r) for _, p, r in ins.make_instructions(["abc", "defg", "gab"])]
+    first = ins.instruction_batches(examples, batch_size=4, steps=3, seed=1)
+    again = ins.instruction_batches(examples, batch_size=4, steps=3, seed=1)
     epoch1, epoch1_again = list(first()), list(again())
     assert len(epoch1) == 3
     assert all(
@@ -300,38 +305,38 @@ def test_exact_match_scores_a_model_that_knows_the_answers():
             super().__init__()
             self.config = GPTConfig(vocab_size=vocab.size, block_size=64, n_layer=1, n_head=1, n_embd=4)
             self.dummy = nn.Parameter(torch.zeros(1))
-            self.table = {p + r + ft.END: None for _, p, r in examples}
+            self.table = {p + r + ins.END: None for _, p, r in examples}
 
         def forward(self, idx, targets=None, past_kv=None, use_cache=False):
             logits = torch.full((*idx.shape, vocab.size), -1e9)
             for b, row in enumerate(idx.tolist()):
                 seen = vocab.decode(row)
-                full = next((f for f in self.table if f.startswith(seen)), seen + ft.END)
-                nxt = full[len(seen)] if len(full) > len(seen) else ft.END
+                full = next((f for f in self.table if f.startswith(seen)), seen + ins.END)
+                nxt = full[len(seen)] if len(full) > len(seen) else ins.END
                 logits[b, -1, vocab.encode(nxt)[0]] = 0.0
             return (logits, None, None) if use_cache else (logits, None)
 
     oracle = Oracle()
-    assert ft.complete(oracle, vocab, [p for _, p, _ in examples], max_new_tokens=6) == ["AB", "CDE"]
-    assert ft.exact_match(oracle, vocab, examples, max_new_tokens=6) == {"upper": 1.0, "all": 1.0}
-    assert ft.exact_match(oracle, vocab, examples) == {"upper": 1.0, "all": 1.0}  # default: longest + END
+    assert ins.complete(oracle, vocab, [p for _, p, _ in examples], max_new_tokens=6) == ["AB", "CDE"]
+    assert ins.exact_match(oracle, vocab, examples, max_new_tokens=6) == {"upper": 1.0, "all": 1.0}
+    assert ins.exact_match(oracle, vocab, examples) == {"upper": 1.0, "all": 1.0}  # default: longest + END
     too_long = [("upper", "Q: up ab\nA: ", "A")]  # the model says "AB": a longer answer must not pass
-    assert ft.exact_match(oracle, vocab, too_long) == {"upper": 0.0, "all": 0.0}
+    assert ins.exact_match(oracle, vocab, too_long) == {"upper": 0.0, "all": 0.0}
     wrong = [("reverse", "Q: up ab\nA: ", "ba")]
-    assert ft.exact_match(oracle, vocab, wrong, max_new_tokens=6) == {"reverse": 0.0, "all": 0.0}
+    assert ins.exact_match(oracle, vocab, wrong, max_new_tokens=6) == {"reverse": 0.0, "all": 0.0}
 
 
 def test_instruction_errors():
     with pytest.raises(ValueError, match="unknown task"):
-        ft.format_prompt("shout", "abc")
+        ins.format_prompt("shout", "abc")
     with pytest.raises(ValueError, match="prompt_len"):
-        ft.response_targets([1, 2, 3], 3)
+        ins.response_targets([1, 2, 3], 3)
     with pytest.raises(ValueError, match="distinct"):
-        ft.split_words(["a", "a", "b"], 1)
+        ins.split_words(["a", "a", "b"], 1)
     with pytest.raises(ValueError, match="n_test"):
-        ft.split_words(["a", "b"], 2)
+        ins.split_words(["a", "b"], 2)
     with pytest.raises(ValueError, match="no examples"):
-        ft.pad_batch([])
+        ins.pad_batch([])
 
 
 # --- the rank slider ----------------------------------------------------------------------------------------
@@ -342,43 +347,43 @@ def test_lora_picture_matches_numpy_svd():
     delta = rng.normal(size=(12, 4)) @ rng.normal(size=(4, 20)) + 0.01 * rng.normal(size=(12, 20))
     s = np.linalg.svd(delta, compute_uv=False)
     for r in (1, 4, 12):
-        pic = ft.lora_picture(s, r, delta.shape)
+        pic = lo.lora_picture(s, r, delta.shape)
         U, S, Vt = np.linalg.svd(delta, full_matrices=False)
         best = (U[:, :r] * S[:r]) @ Vt[:r]
         want = 1 - np.sum((delta - best) ** 2) / np.sum(delta**2)  # Eckart-Young, from the matrices
         assert pic["energy_kept"] == pytest.approx(want, abs=1e-10)
         assert pic["numbers_ratio"] == pytest.approx(r * 32 / 240)
-    assert ft.lora_picture(s, 4, delta.shape)["energy_kept"] > 0.99  # a rank-4 update plus a little noise
+    assert lo.lora_picture(s, 4, delta.shape)["energy_kept"] > 0.99  # a rank-4 update plus a little noise
     with pytest.raises(ValueError, match="r must be"):
-        ft.lora_picture(s, 0, delta.shape)
+        lo.lora_picture(s, 0, delta.shape)
     with pytest.raises(ValueError, match="singular values"):
-        ft.lora_picture(s[:3], 1, delta.shape)
+        lo.lora_picture(s[:3], 1, delta.shape)
 
 
 def test_tune_trains_only_the_trainable_parameters():
     vocab = VOCAB
     model = tiny_gpt(vocab_size=vocab.size)
-    ft.inject_lora(model, r=2)
+    lo.inject_lora(model, r=2)
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     examples = [
-        ft.encode_example(vocab, p, r) for _, p, r in ft.make_instructions(["abc", "bad", "jig", "fed"])
+        ins.encode_example(vocab, p, r) for _, p, r in ins.make_instructions(["abc", "bad", "jig", "fed"])
     ]
-    history = ft.tune(model, examples, steps=40, lr=1e-2, batch_size=8, progress=False, rounds=4)
+    history = ins.tune(model, examples, steps=40, lr=1e-2, batch_size=8, progress=False, rounds=4)
     assert len(history.step_loss) == 40
     assert np.mean(history.step_loss[-5:]) < np.mean(history.step_loss[:5]) - 0.05
     for name, p in model.named_parameters():
         if name in frozen:
             assert torch.equal(p, frozen[name]), f"{name} is frozen but changed"
-    assert all(torch.count_nonzero(m.B) > 0 for m in model.modules() if isinstance(m, ft.LoRALinear))
+    assert all(torch.count_nonzero(m.B) > 0 for m in model.modules() if isinstance(m, lo.LoRALinear))
     full = tiny_gpt(vocab_size=vocab.size)  # full fine-tuning: every parameter moves, the loss drops fast
-    history = ft.tune(full, examples, steps=40, lr=1e-2, batch_size=8, progress=False, rounds=4)
+    history = ins.tune(full, examples, steps=40, lr=1e-2, batch_size=8, progress=False, rounds=4)
     assert np.mean(history.step_loss[-5:]) < 0.7 * np.mean(history.step_loss[:5])
     with pytest.raises(ValueError, match="grad_clip"):
-        ft.tune(model, examples, steps=10, lr=1e-3, grad_clip=-1.0)
+        ins.tune(model, examples, steps=10, lr=1e-3, grad_clip=-1.0)
     with pytest.raises(ValueError, match="multiple of rounds"):
-        ft.tune(model, examples, steps=15, lr=1e-3, rounds=10)
+        ins.tune(model, examples, steps=15, lr=1e-3, rounds=10)
     with pytest.raises(ValueError, match="no trainable"):
-        ft.tune(ft.freeze(model), examples, steps=10, lr=1e-3)
+        ins.tune(ft.freeze(model), examples, steps=10, lr=1e-3)
 
 
 def fake_sweep():
@@ -398,26 +403,26 @@ def test_rank_slider_redraws_headless(tmp_path):
     s = np.linalg.svd(delta, compute_uv=False)
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps(fake_sweep()))
-    view = ft.rank_view(s, delta.shape, ft.load_sweep(path), layer="a layer", max_rank=8)
+    view = lo.rank_view(s, delta.shape, lo.load_sweep(path), layer="a layer", max_rank=8)
     assert view.redraws == 1 and view.values == {"r": 1}
     first = view.image
     view.set(r=4)
     assert view.redraws == 2 and view.values == {"r": 4}
     assert np.abs(view.image.astype(int) - first.astype(int)).sum() > 0
-    energies = [ft.lora_picture(s, r, delta.shape)["energy_kept"] for r in range(1, 9)]
+    energies = [lo.lora_picture(s, r, delta.shape)["energy_kept"] for r in range(1, 9)]
     assert np.all(np.diff(energies) > 0) and energies[-1] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="max_rank"):
-        ft.rank_view(s, delta.shape, ft.load_sweep(path), max_rank=9)
+        lo.rank_view(s, delta.shape, lo.load_sweep(path), max_rank=9)
     path.write_text(json.dumps({"runs": []}))
     with pytest.raises(ValueError, match="not a LoRA sweep"):
-        ft.load_sweep(path)
+        lo.load_sweep(path)
 
 
 @pytest.mark.parametrize("grad_clip", [0.0, 0.05])
 def test_tune_clips_the_gradient_before_every_step(grad_clip, monkeypatch):
     vocab = VOCAB
     model = tiny_gpt(vocab_size=vocab.size)
-    examples = [ft.encode_example(vocab, p, r) for _, p, r in ft.make_instructions(["abc", "bad", "jig"])]
+    examples = [ins.encode_example(vocab, p, r) for _, p, r in ins.make_instructions(["abc", "bad", "jig"])]
     norms, original = [], torch.optim.AdamW.step
 
     def spy(self, *args, **kwargs):  # the gradient as AdamW sees it, after the pre-step hooks
@@ -426,7 +431,7 @@ def test_tune_clips_the_gradient_before_every_step(grad_clip, monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.AdamW, "step", spy)
-    ft.tune(model, examples, steps=6, lr=1e-3, batch_size=4, grad_clip=grad_clip, progress=False, rounds=2)
+    ins.tune(model, examples, steps=6, lr=1e-3, batch_size=4, grad_clip=grad_clip, progress=False, rounds=2)
     assert len(norms) == 6
     if grad_clip:
         assert max(norms) <= grad_clip * (1 + 1e-5)
@@ -443,13 +448,13 @@ def test_shipped_sweep_matches_its_script_and_the_model():
     spec = importlib.util.spec_from_file_location("make_lora_sweep", root / "data" / "make_lora_sweep.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    sweep = ft.load_sweep(data_path("lora_rank_sweep.json"))  # the manifest's hash is checked here
+    sweep = lo.load_sweep(data_path("lora_rank_sweep.json"))  # the manifest's hash is checked here
     assert {k: sweep["settings"][k] for k in script.SETTINGS} == script.SETTINGS
     assert [run["r"] for run in sweep["runs"]] == list(script.RANKS)
     assert all(run["trainable"] == run["r"] * sweep["lora_params_per_rank"] for run in sweep["runs"])
     model = tiny_gpt(n_embd=128, n_head=4)  # the shipped model's width: the same LoRA count per block
-    ft.inject_lora(model, r=1, targets=script.SETTINGS["lora_targets"])
-    per_block = ft.count_parameters(model)[0] // model.config.n_layer
+    lo.inject_lora(model, r=1, targets=script.SETTINGS["lora_targets"])
+    per_block = trainable_parameters(model)[0] // model.config.n_layer
     assert sweep["lora_params_per_rank"] == 6 * per_block  # the shipped GPT has 6 blocks
     assert sweep["full"]["r"] is None and sweep["lora_short"]["steps"] == script.SETTINGS["full_steps"]
     assert all(

@@ -33,6 +33,7 @@ from helpers.generate import (
     top_p_filter,
 )
 from helpers.gpt import GPT, GPTConfig, config_from_hf, load_hf_gpt2_state_dict
+from tests.conftest import random_hf_gpt2
 
 warnings.filterwarnings("ignore", message=".*non-interactive.*")
 
@@ -242,25 +243,7 @@ def test_full_passes_formula():
 
 @functools.cache
 def hf_gpt2(seed=0):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    s = SMALL
-    config = GPT2Config(
-        vocab_size=s["vocab_size"],
-        n_positions=s["block_size"],
-        n_embd=s["n_embd"],
-        n_layer=s["n_layer"],
-        n_head=s["n_head"],
-        activation_function="gelu_new",
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        attn_pdrop=0.0,
-        bos_token_id=0,
-        eos_token_id=None,
-        pad_token_id=0,
-    )
-    torch.manual_seed(seed)
-    model = GPT2LMHeadModel(config).eval()
+    model = random_hf_gpt2(**SMALL, seed=seed, bos_token_id=0, eos_token_id=None, pad_token_id=0)
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(8.0 if p.dim() == 2 else 1.0)

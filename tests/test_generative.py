@@ -11,6 +11,8 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
+from helpers import autoencoders as ae
+from helpers import diffusion as dif
 from helpers import generative as g
 from helpers.probability import kl_gaussian
 
@@ -22,7 +24,7 @@ def generator(seed: int) -> torch.Generator:
 
 
 # --- the forward process ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("make", [g.linear_schedule, g.cosine_schedule])
+@pytest.mark.parametrize("make", [dif.linear_schedule, dif.cosine_schedule])
 @pytest.mark.parametrize("T", [1, 10, 200])
 def test_schedule_matches_its_definitions(make, T):
     schedule = make(T)
@@ -40,14 +42,14 @@ def test_schedule_matches_its_definitions(make, T):
 
 
 def test_linear_schedule_rescales_the_ddpm_betas():
-    schedule = g.linear_schedule(1000)
+    schedule = dif.linear_schedule(1000)
     assert math.isclose(float(schedule.beta[1]), 1e-4, rel_tol=1e-5)
     assert math.isclose(float(schedule.beta[-1]), 0.02, rel_tol=1e-5)
-    short = g.linear_schedule(100)
+    short = dif.linear_schedule(100)
     assert math.isclose(float(short.beta[-1]), 0.2, rel_tol=1e-5)
 
 
-@pytest.mark.parametrize("make", [g.linear_schedule, g.cosine_schedule])
+@pytest.mark.parametrize("make", [dif.linear_schedule, dif.cosine_schedule])
 def test_closed_form_is_the_recursion_of_mean_and_variance(make):
     """Exactly: if x_{t-1} has mean m x0 and variance v, one step gives mean sqrt(1 - beta) m x0 and
     variance (1 - beta) v + beta; after t steps that must be sqrt(alpha_bar_t) x0 and 1 - alpha_bar_t."""
@@ -65,13 +67,13 @@ def test_closed_form_matches_t_single_steps_in_distribution(t):
     """Noise a fixed image t times one step at a time, and once with q_sample, N times each: both
     sample means and variances must agree with sqrt(alpha_bar_t) x0 and 1 - alpha_bar_t within five
     standard errors (a correct pair fails this about once in a million runs per pixel)."""
-    schedule = g.linear_schedule(200)
+    schedule = dif.linear_schedule(200)
     N, gen = 20_000, generator(t)
     x0 = torch.linspace(-1, 1, 8).repeat(N, 1)  # (N, 8): the same 8-pixel image N times
     stepped = x0.clone()
     for step in range(1, t + 1):
-        stepped = g.noise_step(stepped, step, schedule, torch.randn(x0.shape, generator=gen))
-    jumped = g.q_sample(x0, t, schedule, torch.randn(x0.shape, generator=gen))
+        stepped = dif.noise_step(stepped, step, schedule, torch.randn(x0.shape, generator=gen))
+    jumped = dif.q_sample(x0, t, schedule, torch.randn(x0.shape, generator=gen))
     alpha_bar = float(schedule.alpha_bar[t])
     mean, var = math.sqrt(alpha_bar) * x0[0], 1 - alpha_bar  # (8,), a number
     mean_se = math.sqrt(var / N)  # standard error of a sample mean
@@ -84,25 +86,25 @@ def test_closed_form_matches_t_single_steps_in_distribution(t):
 
 
 def test_closed_form_with_zero_noise_and_one_t_per_row():
-    schedule = g.linear_schedule(50)
+    schedule = dif.linear_schedule(50)
     x0 = torch.randn(4, 64, generator=generator(0))
     t = torch.tensor([0, 1, 25, 50])
-    x_t = g.q_sample(x0, t, schedule, torch.zeros_like(x0))
+    x_t = dif.q_sample(x0, t, schedule, torch.zeros_like(x0))
     for row in range(4):
         torch.testing.assert_close(x_t[row], schedule.alpha_bar[t[row]].sqrt() * x0[row])
-    torch.testing.assert_close(g.q_sample(x0, 0, schedule, torch.randn_like(x0)), x0)  # t = 0: no noise
+    torch.testing.assert_close(dif.q_sample(x0, 0, schedule, torch.randn_like(x0)), x0)  # t = 0: no noise
 
 
 def test_predict_x0_undoes_q_sample():
-    schedule = g.cosine_schedule(100)
+    schedule = dif.cosine_schedule(100)
     x0, eps = torch.randn(6, 64, generator=generator(1)), torch.randn(6, 64, generator=generator(2))
     t = torch.tensor([1, 10, 30, 50, 70, 90])
-    x_t = g.q_sample(x0, t, schedule, eps)
-    torch.testing.assert_close(g.predict_x0(x_t, eps, t, schedule), x0, atol=1e-4, rtol=1e-4)
+    x_t = dif.q_sample(x0, t, schedule, eps)
+    torch.testing.assert_close(dif.predict_x0(x_t, eps, t, schedule), x0, atol=1e-4, rtol=1e-4)
 
 
 def test_schedule_to_a_device_copies_the_numbers():
-    schedule = g.cosine_schedule(30)
+    schedule = dif.cosine_schedule(30)
     moved = schedule.to("cpu")
     assert moved is not schedule and moved.T == schedule.T
     for name in ("beta", "alpha", "alpha_bar", "posterior_variance"):
@@ -119,10 +121,10 @@ def test_random_numbers_come_from_the_generator_whatever_the_device():
 
 def test_pixel_ranges_round_trip():
     x = torch.rand(5, 64, generator=generator(3))
-    signed = g.to_signed(x)
+    signed = dif.to_signed(x)
     assert signed.min() >= -1 and signed.max() <= 1
-    torch.testing.assert_close(g.to_unit(signed), x)
-    assert g.to_unit(torch.tensor([-3.0, 3.0])).tolist() == [0.0, 1.0]
+    torch.testing.assert_close(dif.to_unit(signed), x)
+    assert dif.to_unit(torch.tensor([-3.0, 3.0])).tolist() == [0.0, 1.0]
 
 
 # --- the VAE ---------------------------------------------------------------------------------------------
@@ -131,19 +133,19 @@ def test_gaussian_kl_matches_torch_distributions_and_chapter_5(seed):
     gen = generator(seed)
     mu = 2 * torch.randn(7, 3, generator=gen, dtype=torch.float64)  # (B, k)
     logvar = 2 * torch.randn(7, 3, generator=gen, dtype=torch.float64)  # (B, k)
-    ours = g.gaussian_kl(mu, logvar)  # (B,)
+    ours = ae.gaussian_kl(mu, logvar)  # (B,)
     torch_kl = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(-1)
     torch.testing.assert_close(ours, torch_kl)
     chapter5 = kl_gaussian(mu.numpy(), (0.5 * logvar).exp().numpy(), 0.0, 1.0).sum(-1)
     np.testing.assert_allclose(ours.numpy(), chapter5, rtol=1e-10)
     assert torch.all(ours >= 0)
-    assert g.gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)).abs().max() == 0  # q = prior: KL is zero
+    assert ae.gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)).abs().max() == 0  # q = prior: KL is zero
 
 
 def test_gaussian_kl_gradient_matches_the_formula():
     mu = torch.randn(4, 2, generator=generator(4), requires_grad=True)
     logvar = torch.randn(4, 2, generator=generator(5), requires_grad=True)
-    g.gaussian_kl(mu, logvar).sum().backward()
+    ae.gaussian_kl(mu, logvar).sum().backward()
     torch.testing.assert_close(mu.grad, mu.detach())  # d/dmu of mu^2 / 2
     torch.testing.assert_close(logvar.grad, 0.5 * (logvar.detach().exp() - 1))
 
@@ -152,7 +154,7 @@ def test_reparameterized_samples_have_the_right_mean_and_std():
     N = 40_000
     mu = torch.tensor([[-2.0, 0.0, 3.0]]).expand(N, 3)  # (N, 3)
     std = torch.tensor([0.5, 1.0, 2.0])
-    z = g.reparameterize(mu, (2 * std.log()).expand(N, 3), generator(6))  # (N, 3)
+    z = ae.reparameterize(mu, (2 * std.log()).expand(N, 3), generator(6))  # (N, 3)
     assert torch.all((z.mean(0) - mu[0]).abs() < 5 * std / math.sqrt(N))
     assert torch.all((z.std(0) - std).abs() < 5 * std / math.sqrt(2 * (N - 1)))
     assert abs(torch.corrcoef(z.T)[0, 1]) < 5 / math.sqrt(N)
@@ -162,7 +164,7 @@ def test_reparameterize_is_torch_distributions_rsample():
     mu = torch.randn(4, 3, generator=generator(28), dtype=torch.float64)
     logvar = torch.randn(4, 3, generator=generator(29), dtype=torch.float64)
     torch.manual_seed(5)
-    ours = g.reparameterize(mu, logvar)  # no generator: torch's global random state, like rsample
+    ours = ae.reparameterize(mu, logvar)  # no generator: torch's global random state, like rsample
     torch.manual_seed(5)
     theirs = Normal(mu, (0.5 * logvar).exp()).rsample()
     torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
@@ -171,7 +173,7 @@ def test_reparameterize_is_torch_distributions_rsample():
 def test_reparameterized_gradients_flow_to_mu_and_logvar():
     mu = torch.randn(3, 2, generator=generator(7), requires_grad=True)
     logvar = torch.randn(3, 2, generator=generator(8), requires_grad=True)
-    z = g.reparameterize(mu, logvar, generator(9))
+    z = ae.reparameterize(mu, logvar, generator(9))
     eps = (z - mu) / (0.5 * logvar).exp()  # the noise that was drawn
     z.sum().backward()
     torch.testing.assert_close(mu.grad, torch.ones_like(mu))  # dz/dmu = 1
@@ -180,59 +182,59 @@ def test_reparameterized_gradients_flow_to_mu_and_logvar():
 
 def test_vae_loss_is_bernoulli_likelihood_plus_kl():
     torch.manual_seed(0)
-    model = g.VAE(latent=3, hidden=(16,))
+    model = ae.VAE(latent=3, hidden=(16,))
     x = torch.bernoulli(torch.full((5, 64), 0.3), generator=generator(10))  # binary pixels
-    loss, parts = g.vae_loss(model, x, generator(11))
+    loss, parts = ae.vae_loss(model, x, generator(11))
     logits, mu, logvar = model(x, generator(11))  # the same z, drawn from the same generator state
     reconstruction = -Bernoulli(logits=logits).log_prob(x).sum(-1)  # (B,)
     kl = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(-1)  # (B,)
     torch.testing.assert_close(loss, (reconstruction + kl).mean())
     assert math.isclose(parts["reconstruction"], reconstruction.mean().item(), rel_tol=1e-5)
     assert math.isclose(parts["kl"], kl.mean().item(), rel_tol=1e-5)
-    loss0, _ = g.vae_loss(model, x, generator(11), beta=0.0)
+    loss0, _ = ae.vae_loss(model, x, generator(11), beta=0.0)
     torch.testing.assert_close(loss0, reconstruction.mean())
 
 
 def test_model_shapes():
     x = torch.rand(5, 64, generator=generator(12))
-    ae = g.Autoencoder(latent=2, hidden=(32,))
-    assert ae.encode(x).shape == (5, 2) and ae(x).shape == (5, 64)
-    assert 0 <= ae(x).min() and ae(x).max() <= 1
-    vae = g.VAE(latent=4, hidden=(32,))
+    autoencoder = ae.Autoencoder(latent=2, hidden=(32,))
+    assert autoencoder.encode(x).shape == (5, 2) and autoencoder(x).shape == (5, 64)
+    assert 0 <= autoencoder(x).min() and autoencoder(x).max() <= 1
+    vae = ae.VAE(latent=4, hidden=(32,))
     mu, logvar = vae.encode(x)
     assert mu.shape == logvar.shape == (5, 4)
     logits, mu, logvar = vae(x)
     assert logits.shape == (5, 64) and mu.shape == (5, 4)
     assert vae.decode(mu).shape == (5, 64) and vae.sample(3).shape == (3, 64)
-    denoiser = g.Denoiser(hidden=32, blocks=2)
+    denoiser = dif.Denoiser(hidden=32, blocks=2)
     assert denoiser(x, torch.arange(5)).shape == (5, 64)
-    assert g.time_embedding(torch.arange(5), 8).shape == (5, 8)
-    torch.testing.assert_close(g.time_embedding(torch.zeros(1), 4), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
+    assert dif.time_embedding(torch.arange(5), 8).shape == (5, 8)
+    torch.testing.assert_close(dif.time_embedding(torch.zeros(1), 4), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
 
 
 def test_interpolation_and_latent_grid():
     z0, z1 = torch.tensor([0.0, 1.0]), torch.tensor([2.0, -1.0])
-    line = g.interpolate(z0, z1, 5)
+    line = ae.interpolate(z0, z1, 5)
     assert line.shape == (5, 2)
     torch.testing.assert_close(line[0], z0)
     torch.testing.assert_close(line[-1], z1)
     torch.testing.assert_close(line[2], (z0 + z1) / 2)
-    grid = g.latent_grid(lambda z: z[:, :1].repeat(1, 64) / 10 + 0.5, lim=2.0, n=3)  # brightness = z1
+    grid = ae.latent_grid(lambda z: z[:, :1].repeat(1, 64) / 10 + 0.5, lim=2.0, n=3)  # brightness = z1
     assert grid.shape == (24, 24)
     assert grid[0, 0] < grid[0, 8] < grid[0, 16]  # z1 grows from left to right
-    flat = g.latent_grid(lambda z: z[:, 1:].repeat(1, 64) / 10 + 0.5, lim=2.0, n=3)  # brightness = z2
+    flat = ae.latent_grid(lambda z: z[:, 1:].repeat(1, 64) / 10 + 0.5, lim=2.0, n=3)  # brightness = z2
     assert flat[0, 0] > flat[8, 0] > flat[16, 0]  # z2 is largest in the top row
 
 
 # --- the samplers ----------------------------------------------------------------------------------------
-def small_denoiser() -> g.Denoiser:
+def small_denoiser() -> dif.Denoiser:
     torch.manual_seed(0)
-    return g.Denoiser(hidden=32, blocks=2).eval()
+    return dif.Denoiser(hidden=32, blocks=2).eval()
 
 
 def test_ddpm_sampler_shapes_and_kept_steps():
-    schedule = g.linear_schedule(20)
-    x, kept = g.ddpm_sample(small_denoiser(), schedule, 6, generator(13), keep=(20, 10, 0))
+    schedule = dif.linear_schedule(20)
+    x, kept = dif.ddpm_sample(small_denoiser(), schedule, 6, generator(13), keep=(20, 10, 0))
     assert x.shape == (6, 64) and sorted(kept) == [0, 10, 20]
     torch.testing.assert_close(kept[0], x)
     assert all(v.shape == (6, 64) for v in kept.values())
@@ -240,11 +242,11 @@ def test_ddpm_sampler_shapes_and_kept_steps():
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim", "vae"])
 def test_samplers_are_deterministic_given_a_generator(sampler):
-    schedule, model = g.cosine_schedule(30), small_denoiser()
-    vae = g.VAE(latent=2, hidden=(16,))
+    schedule, model = dif.cosine_schedule(30), small_denoiser()
+    vae = ae.VAE(latent=2, hidden=(16,))
     draw = {
-        "ddpm": lambda gen: g.ddpm_sample(model, schedule, 4, gen)[0],
-        "ddim": lambda gen: g.ddim_sample(model, schedule, 4, 10, gen),
+        "ddpm": lambda gen: dif.ddpm_sample(model, schedule, 4, gen)[0],
+        "ddim": lambda gen: dif.ddim_sample(model, schedule, 4, 10, gen),
         "vae": lambda gen: vae.sample(4, gen),
     }[sampler]
     first, again, other = draw(generator(0)), draw(generator(0)), draw(generator(1))
@@ -254,7 +256,7 @@ def test_samplers_are_deterministic_given_a_generator(sampler):
 
 def test_ddpm_step_is_the_posterior_mean_of_the_predicted_x0():
     """The sampler's mean, written with eps, equals the mean of q(x_{t-1} | x_t, x0) at x0 = predict_x0."""
-    schedule = g.linear_schedule(50)
+    schedule = dif.linear_schedule(50)
     x_t, eps = torch.randn(3, 64, generator=generator(14)), torch.randn(3, 64, generator=generator(15))
     for t in (2, 25, 50):
         beta, alpha, ab, ab_prev = (
@@ -264,7 +266,7 @@ def test_ddpm_step_is_the_posterior_mean_of_the_predicted_x0():
             schedule.alpha_bar[t - 1],
         )
         eps_form = (x_t - beta / (1 - ab).sqrt() * eps) / alpha.sqrt()
-        x0 = g.predict_x0(x_t, eps, t, schedule)
+        x0 = dif.predict_x0(x_t, eps, t, schedule)
         posterior_mean = ab_prev.sqrt() * beta / (1 - ab) * x0 + alpha.sqrt() * (1 - ab_prev) / (1 - ab) * x_t
         torch.testing.assert_close(eps_form, posterior_mean, atol=1e-4, rtol=1e-4)
 
@@ -274,14 +276,14 @@ def test_posterior_is_bayes_rule_for_the_two_gaussians(t):
     """q(x_{t-1} | x_t, x0) is proportional to q(x_{t-1} | x0) q(x_t | x_{t-1}): a product of two Gaussians
     in x_{t-1}, N(a x0, u) and N(x_t / c, beta / c^2) with a = sqrt(alpha_bar_{t-1}), u = 1 - a^2,
     c = sqrt(alpha_t). Precisions add, and the mean is the precision-weighted average of the two means."""
-    schedule = g.linear_schedule(50)
+    schedule = dif.linear_schedule(50)
     beta, ab_prev = schedule.beta.double()[t], schedule.alpha_bar.double()[t - 1]
     a, u, c = ab_prev.sqrt(), 1 - ab_prev, (1 - beta).sqrt()
     x0 = torch.randn(4, 64, generator=generator(20), dtype=torch.float64)
     x_t = torch.randn(4, 64, generator=generator(21), dtype=torch.float64)
     precision = (1 / u if t > 1 else math.inf) + c**2 / beta  # at t = 1, x_{t-1} = x0 exactly: u = 0
     mean = x0 if t == 1 else (a * x0 / u + c * x_t / beta) / precision
-    torch.testing.assert_close(g.posterior_mean(x0, x_t, t, schedule), mean, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(dif.posterior_mean(x0, x_t, t, schedule), mean, rtol=1e-5, atol=1e-5)
     # 1e-3: the schedule stores float32, and 1 - alpha_bar_{t-1} loses digits when alpha_bar is near 1
     assert math.isclose(float(schedule.posterior_variance[t]), 1 / precision, rel_tol=1e-3, abs_tol=1e-9)
 
@@ -290,7 +292,7 @@ def test_posterior_matches_regression_on_simulated_pairs():
     """Simulate (x_{t-1}, x_t) from the forward process for one fixed x0 and regress x_{t-1} on x_t: for
     jointly Gaussian numbers the conditional mean is that straight line and the conditional variance the
     residual variance. Both must match posterior_mean and posterior_variance."""
-    schedule, t, N = g.cosine_schedule(40), 12, 400_000
+    schedule, t, N = dif.cosine_schedule(40), 12, 400_000
     gen = generator(22)
     x0 = torch.full((N, 1), 0.7, dtype=torch.float64)
     ab_prev = schedule.alpha_bar.double()[t - 1]
@@ -303,7 +305,7 @@ def test_posterior_matches_regression_on_simulated_pairs():
     coef = torch.linalg.lstsq(design, x_prev).solution  # (2, 1)
     residual_var = (x_prev - design @ coef).var()
     probe = torch.tensor([[-1.0], [0.0], [1.5]], dtype=torch.float64)  # three values of x_t
-    want = g.posterior_mean(torch.full_like(probe, 0.7), probe, t, schedule)
+    want = dif.posterior_mean(torch.full_like(probe, 0.7), probe, t, schedule)
     got = coef[0] + coef[1] * probe
     torch.testing.assert_close(got, want, atol=5e-3, rtol=0)
     assert math.isclose(residual_var.item(), float(schedule.posterior_variance[t]), rel_tol=0.02)
@@ -334,41 +336,41 @@ def reference_ddim(model, schedule, n, steps, gen):
 @torch.no_grad()
 def test_samplers_without_clipping_are_the_papers_algorithms():
     model = small_denoiser()
-    for schedule in (g.linear_schedule(25), g.cosine_schedule(25)):
+    for schedule in (dif.linear_schedule(25), dif.cosine_schedule(25)):
         # the sampler draws x_T, then one z per step from T to 2, in the same order as the reference
-        ours, _ = g.ddpm_sample(model, schedule, 5, generator(23), clip=False)
+        ours, _ = dif.ddpm_sample(model, schedule, 5, generator(23), clip=False)
         torch.testing.assert_close(
             ours, reference_ddpm(model, schedule, 5, generator(23)), rtol=1e-4, atol=1e-4
         )
         for steps in (1, 4, 25):
-            ours = g.ddim_sample(model, schedule, 5, steps, generator(24), clip=False)
+            ours = dif.ddim_sample(model, schedule, 5, steps, generator(24), clip=False)
             want = reference_ddim(model, schedule, 5, steps, generator(24))
             torch.testing.assert_close(ours, want, rtol=1e-4, atol=1e-4)
 
 
 def test_clipping_keeps_the_guess_of_x0_among_real_pixels():
-    schedule, model = g.cosine_schedule(30), small_denoiser()
+    schedule, model = dif.cosine_schedule(30), small_denoiser()
     for clipped in (
-        g.ddpm_sample(model, schedule, 50, generator(25))[0],
-        g.ddim_sample(model, schedule, 50, 5, generator(25)),
+        dif.ddpm_sample(model, schedule, 50, generator(25))[0],
+        dif.ddim_sample(model, schedule, 50, 5, generator(25)),
     ):
         assert clipped.min() >= -1 - 1e-5 and clipped.max() <= 1 + 1e-5  # the last step returns x0_hat
-    unclipped = g.ddim_sample(model, schedule, 50, 5, generator(25), clip=False)
+    unclipped = dif.ddim_sample(model, schedule, 50, 5, generator(25), clip=False)
     assert unclipped.abs().max() > 1.5  # an untrained model's guesses leave the range
 
 
 def test_ddim_times_are_even_distinct_and_end_at_zero():
-    assert g.ddim_times(200, 4) == [200, 150, 100, 50, 0]
-    assert g.ddim_times(10, 10) == list(range(10, -1, -1))
+    assert dif.ddim_times(200, 4) == [200, 150, 100, 50, 0]
+    assert dif.ddim_times(10, 10) == list(range(10, -1, -1))
     for T, steps in [(200, 7), (199, 13), (50, 49), (3, 2)]:
-        times = g.ddim_times(T, steps)
+        times = dif.ddim_times(T, steps)
         assert len(times) == steps + 1 and times[0] == T and times[-1] == 0
         assert all(a > b for a, b in zip(times, times[1:], strict=False))
 
 
 def test_ddim_with_a_perfect_denoiser_returns_the_image():
     """If the network always knew the true noise, DDIM (no fresh noise) would land exactly on x0."""
-    schedule = g.cosine_schedule(40)
+    schedule = dif.cosine_schedule(40)
     x0 = torch.rand(1, 64, generator=generator(16)) * 2 - 1
 
     class Oracle(torch.nn.Module):
@@ -382,7 +384,7 @@ def test_ddim_with_a_perfect_denoiser_returns_the_image():
             ab = schedule.alpha_bar[t][:, None]
             return (x - ab.sqrt() * x0) / (1 - ab).sqrt()
 
-    out = g.ddim_sample(Oracle(), schedule, 3, steps=8, generator=generator(17))
+    out = dif.ddim_sample(Oracle(), schedule, 3, steps=8, generator=generator(17))
     torch.testing.assert_close(out, x0.expand(3, 64), atol=1e-3, rtol=1e-3)
 
 
@@ -397,14 +399,14 @@ def tiny_digits(n: int = 256) -> torch.Tensor:
 def test_a_short_training_run_lowers_the_loss(kind):
     X = tiny_digits()
     torch.manual_seed(0)
-    schedule = g.linear_schedule(50)
+    schedule = dif.linear_schedule(50)
     model, loss_fn, data = {
-        "autoencoder": (g.Autoencoder(2, (32,)), g.autoencoder_loss, X),
-        "vae": (g.VAE(2, (32,)), g.vae_loss, X),
+        "autoencoder": (ae.Autoencoder(2, (32,)), ae.autoencoder_loss, X),
+        "vae": (ae.VAE(2, (32,)), ae.vae_loss, X),
         "diffusion": (
-            g.Denoiser(64, 2),
-            lambda m, b, generator: g.diffusion_loss(m, b, schedule, generator),
-            g.to_signed(X),
+            dif.Denoiser(64, 2),
+            lambda m, b, generator: dif.diffusion_loss(m, b, schedule, generator),
+            dif.to_signed(X),
         ),
     }[kind]
     history = g.train(model, loss_fn, data, epochs=15, batch_size=64, progress=False)
@@ -419,8 +421,8 @@ def test_training_is_reproducible():
     runs = []
     for _ in range(2):
         torch.manual_seed(0)
-        model = g.VAE(2, (16,))
-        runs.append(g.train(model, g.vae_loss, X, epochs=2, batch_size=32, progress=False).step_loss)
+        model = ae.VAE(2, (16,))
+        runs.append(g.train(model, ae.vae_loss, X, epochs=2, batch_size=32, progress=False).step_loss)
     assert runs[0] == runs[1]
 
 
@@ -455,29 +457,31 @@ def test_judge_counts_confident_images():
 
 # --- the sliders, moved headless -------------------------------------------------------------------------
 def test_forward_slider_redraws_and_shows_q_sample():
-    schedule = g.linear_schedule(100)
-    x0 = g.to_signed(tiny_digits(3))
+    schedule = dif.linear_schedule(100)
+    x0 = dif.to_signed(tiny_digits(3))
     noise = torch.randn(x0.shape, generator=generator(18))
-    view = g.forward_view(x0, schedule, noise, t=0)
+    view = dif.forward_view(x0, schedule, noise, t=0)
     before = view.image
     view.set(t=60)
     assert view.redraws == 2 and np.abs(view.image.astype(int) - before.astype(int)).sum() > 0
-    picture = g.forward_picture(x0, 60, schedule, noise)
-    np.testing.assert_allclose(picture["x_t"], g.q_sample(x0, 60, schedule, noise).reshape(3, 8, 8).numpy())
+    picture = dif.forward_picture(x0, 60, schedule, noise)
+    np.testing.assert_allclose(picture["x_t"], dif.q_sample(x0, 60, schedule, noise).reshape(3, 8, 8).numpy())
     assert math.isclose(picture["signal"] ** 2 + picture["noise"] ** 2, 1.0, rel_tol=1e-6)
-    np.testing.assert_allclose(g.forward_picture(x0, 0, schedule, noise)["x_t"], x0.reshape(3, 8, 8).numpy())
+    np.testing.assert_allclose(
+        dif.forward_picture(x0, 0, schedule, noise)["x_t"], x0.reshape(3, 8, 8).numpy()
+    )
 
 
 def test_latent_slider_redraws_and_decodes_the_point():
     torch.manual_seed(0)
-    vae = g.VAE(latent=2, hidden=(16,)).eval()
+    vae = ae.VAE(latent=2, hidden=(16,)).eval()
     codes, labels = np.random.default_rng(0).normal(size=(50, 2)), np.arange(50) % 10
-    view = g.latent_view(vae.decode, codes, labels)
+    view = ae.latent_view(vae.decode, codes, labels)
     before = view.image
     view.set(z1=2.0, z2=-1.5)
     assert view.values == {"z1": 2.0, "z2": -1.5}
     assert np.abs(view.image.astype(int) - before.astype(int)).sum() > 0
-    image = g.decode_point(vae.decode, 2.0, -1.5)
+    image = ae.decode_point(vae.decode, 2.0, -1.5)
     torch.testing.assert_close(
         torch.as_tensor(image).reshape(1, 64), vae.decode(torch.tensor([[2.0, -1.5]])).detach()
     )
@@ -487,42 +491,56 @@ def test_latent_slider_redraws_and_decodes_the_point():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: g.NoiseSchedule([0.1, 1.5]), "strictly between 0 and 1"),
-        (lambda: g.NoiseSchedule([]), "non-empty"),
-        (lambda: g.linear_schedule(0), "positive int"),
-        (lambda: g.q_sample(torch.zeros(2, 64), 11, g.linear_schedule(10), torch.zeros(2, 64)), r"0\.\.10"),
-        (lambda: g.q_sample(torch.zeros(2, 64), 1.5, g.linear_schedule(10), torch.zeros(2, 64)), "integer"),
-        (lambda: g.q_sample(torch.zeros(2, 64), 1, g.linear_schedule(10), torch.zeros(2, 8)), "shape of x0"),
+        (lambda: dif.NoiseSchedule([0.1, 1.5]), "strictly between 0 and 1"),
+        (lambda: dif.NoiseSchedule([]), "non-empty"),
+        (lambda: dif.linear_schedule(0), "positive int"),
         (
-            lambda: g.noise_step(torch.zeros(2, 64), 1, g.linear_schedule(10), torch.zeros(3, 64)),
+            lambda: dif.q_sample(torch.zeros(2, 64), 11, dif.linear_schedule(10), torch.zeros(2, 64)),
+            r"0\.\.10",
+        ),
+        (
+            lambda: dif.q_sample(torch.zeros(2, 64), 1.5, dif.linear_schedule(10), torch.zeros(2, 64)),
+            "integer",
+        ),
+        (
+            lambda: dif.q_sample(torch.zeros(2, 64), 1, dif.linear_schedule(10), torch.zeros(2, 8)),
+            "shape of x0",
+        ),
+        (
+            lambda: dif.noise_step(torch.zeros(2, 64), 1, dif.linear_schedule(10), torch.zeros(3, 64)),
             "shape of x",
         ),
-        (lambda: g.gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 2)), "one shape"),
-        (lambda: g.reparameterize(torch.zeros(2, 3), torch.zeros(3)), "one shape"),
-        (lambda: g.Autoencoder().encode(torch.zeros(2, 8, 8)), r"\(B, 64\)"),
-        (lambda: g.VAE(latent=0), "latent"),
-        (lambda: g.vae_loss(g.VAE(), torch.zeros(2, 64), beta=-1.0), "beta"),
-        (lambda: g.Denoiser()(torch.zeros(2, 64), torch.zeros(3, dtype=torch.long)), "one step per image"),
-        (lambda: g.time_embedding(torch.arange(3), 5), "even"),
-        (lambda: g.ddpm_sample(g.Denoiser(), g.linear_schedule(5), 0), "at least 1"),
-        (lambda: g.ddim_sample(g.Denoiser(), g.linear_schedule(5), 2, steps=6), r"1\.\.5"),
-        (lambda: g.interpolate(torch.zeros(2), torch.zeros(3), 4), "one length"),
-        (lambda: g.interpolate(torch.zeros(2), torch.zeros(2), 1), "at least 2"),
-        (lambda: g.train(g.VAE(), g.vae_loss, torch.zeros(4, 64), epochs=0), "at least 1"),
-        (lambda: g.latent_view(lambda z: z, np.zeros((5, 3)), np.zeros(5)), r"\(N, 2\)"),
-        (lambda: g.posterior_mean(torch.zeros(2, 64), torch.zeros(2, 64), 0, g.linear_schedule(5)), "t >= 1"),
+        (lambda: ae.gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 2)), "one shape"),
+        (lambda: ae.reparameterize(torch.zeros(2, 3), torch.zeros(3)), "one shape"),
+        (lambda: ae.Autoencoder().encode(torch.zeros(2, 8, 8)), r"\(B, 64\)"),
+        (lambda: ae.VAE(latent=0), "latent"),
+        (lambda: ae.vae_loss(ae.VAE(), torch.zeros(2, 64), beta=-1.0), "beta"),
+        (lambda: dif.Denoiser()(torch.zeros(2, 64), torch.zeros(3, dtype=torch.long)), "one step per image"),
+        (lambda: dif.time_embedding(torch.arange(3), 5), "even"),
+        (lambda: dif.ddpm_sample(dif.Denoiser(), dif.linear_schedule(5), 0), "at least 1"),
+        (lambda: dif.ddim_sample(dif.Denoiser(), dif.linear_schedule(5), 2, steps=6), r"1\.\.5"),
+        (lambda: ae.interpolate(torch.zeros(2), torch.zeros(3), 4), "one length"),
+        (lambda: ae.interpolate(torch.zeros(2), torch.zeros(2), 1), "at least 2"),
+        (lambda: g.train(ae.VAE(), ae.vae_loss, torch.zeros(4, 64), epochs=0), "at least 1"),
+        (lambda: ae.latent_view(lambda z: z, np.zeros((5, 3)), np.zeros(5)), r"\(N, 2\)"),
         (
-            lambda: g.posterior_mean(torch.zeros(2, 64), torch.zeros(3, 64), 1, g.linear_schedule(5)),
+            lambda: dif.posterior_mean(torch.zeros(2, 64), torch.zeros(2, 64), 0, dif.linear_schedule(5)),
+            "t >= 1",
+        ),
+        (
+            lambda: dif.posterior_mean(torch.zeros(2, 64), torch.zeros(3, 64), 1, dif.linear_schedule(5)),
             "one shape",
         ),
-        (lambda: g.ddim_times(10, 0), r"1\.\.10"),
-        (lambda: g.ddim_sample(g.Denoiser(), g.linear_schedule(5), 0), "at least 1"),
+        (lambda: dif.ddim_times(10, 0), r"1\.\.10"),
+        (lambda: dif.ddim_sample(dif.Denoiser(), dif.linear_schedule(5), 0), "at least 1"),
         (
-            lambda: g.diffusion_loss(g.Denoiser(), torch.zeros(2, 64), g.linear_schedule(5), snr_cap=0.0),
+            lambda: dif.diffusion_loss(
+                dif.Denoiser(), torch.zeros(2, 64), dif.linear_schedule(5), snr_cap=0.0
+            ),
             "snr_cap",
         ),
-        (lambda: g.judge(g.Denoiser(), torch.full((2, 64), -1.0)), r"\[0, 1\]"),
-        (lambda: g.judge(g.Denoiser(), torch.zeros(2, 64), threshold=1.5), "threshold"),
+        (lambda: g.judge(dif.Denoiser(), torch.full((2, 64), -1.0)), r"\[0, 1\]"),
+        (lambda: g.judge(dif.Denoiser(), torch.zeros(2, 64), threshold=1.5), "threshold"),
     ],
 )
 def test_bad_input_is_a_clear_error(call, message):
@@ -535,9 +553,9 @@ def test_snr_cap_scales_down_only_the_nearly_clean_steps():
         def forward(self, x, t):
             return torch.zeros_like(x)
 
-    schedule, x0 = g.linear_schedule(100), torch.zeros(500, 64)
-    plain, _ = g.diffusion_loss(Zero(), x0, schedule, generator(19))
-    capped, _ = g.diffusion_loss(Zero(), x0, schedule, generator(19), snr_cap=2.0)
+    schedule, x0 = dif.linear_schedule(100), torch.zeros(500, 64)
+    plain, _ = dif.diffusion_loss(Zero(), x0, schedule, generator(19))
+    capped, _ = dif.diffusion_loss(Zero(), x0, schedule, generator(19), snr_cap=2.0)
     gen = generator(19)  # draw the same t and eps again, the way diffusion_loss draws them
     t = torch.randint(1, 101, (500,), generator=gen)
     eps = torch.randn(500, 64, generator=gen)
@@ -554,8 +572,8 @@ def test_cosine_decay_follows_chapter_11s_schedule():
     X = tiny_digits(64)
     torch.manual_seed(0)
     history = g.train(
-        g.Autoencoder(2, (8,)),
-        g.autoencoder_loss,
+        ae.Autoencoder(2, (8,)),
+        ae.autoencoder_loss,
         X,
         epochs=4,
         lr=0.01,
@@ -566,5 +584,5 @@ def test_cosine_decay_follows_chapter_11s_schedule():
     lrs = [m["lr"] for m in history.epoch_metrics]
     want = [cosine(4 * (epoch + 1) - 1, peak_lr=0.01, total_steps=16) for epoch in range(4)]
     np.testing.assert_allclose(lrs, want, rtol=1e-9)
-    flat = g.train(g.Autoencoder(2, (8,)), g.autoencoder_loss, X, epochs=2, lr=0.01, progress=False)
+    flat = g.train(ae.Autoencoder(2, (8,)), ae.autoencoder_loss, X, epochs=2, lr=0.01, progress=False)
     assert [m["lr"] for m in flat.epoch_metrics] == [0.01, 0.01]

@@ -9,30 +9,14 @@ import pytest
 import torch
 
 from helpers.gpt import GPT, GPTConfig, config_from_hf, load_hf_gpt2_state_dict
+from tests.conftest import random_hf_gpt2
 
 SMALL = {"vocab_size": 97, "block_size": 32, "n_layer": 3, "n_head": 4, "n_embd": 48}
 
 
 @functools.cache
 def hf_model(seed=0):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    s = SMALL
-    config = GPT2Config(
-        vocab_size=s["vocab_size"],
-        n_positions=s["block_size"],
-        n_embd=s["n_embd"],
-        n_layer=s["n_layer"],
-        n_head=s["n_head"],
-        activation_function="gelu_new",
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        attn_pdrop=0.0,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
-    torch.manual_seed(seed)
-    model = GPT2LMHeadModel(config).eval()
+    model = random_hf_gpt2(**SMALL, seed=seed, bos_token_id=0, eos_token_id=0)
     with torch.no_grad():  # randomise LayerNorms and biases too (they start at 1 and 0)
         for name, p in model.named_parameters():
             if name.endswith("bias") or ".ln_" in name:

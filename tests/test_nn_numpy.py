@@ -15,7 +15,8 @@ from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
 
 from helpers import slider_view
 from helpers.calculus import numerical_gradient
-from helpers.nn_numpy import MLP, confusion_matrix, cross_entropy, log_softmax, one_hot, softmax, train
+from helpers.classic import softmax
+from helpers.nn_numpy import MLP, confusion_matrix, cross_entropy_loss, log_softmax, one_hot, train
 
 warnings.filterwarnings("ignore", message=".*non-interactive.*")
 
@@ -52,7 +53,7 @@ def test_forward_and_backward_match_torch_autograd(sizes, batch, seed):
     their_loss, their_logits = torch_loss(leaves, model.n_layers, X, y)
     their_loss.backward()
     np.testing.assert_allclose(logits, their_logits.detach().numpy(), rtol=1e-12, atol=1e-12)
-    assert cross_entropy(logits, y) == pytest.approx(their_loss.item(), rel=1e-12, abs=1e-14)
+    assert cross_entropy_loss(logits, y) == pytest.approx(their_loss.item(), rel=1e-12, abs=1e-14)
     assert set(grads) == set(model.params)
     for name, g in grads.items():
         assert g.shape == model.params[name].shape, name
@@ -86,7 +87,7 @@ def test_softmax_log_softmax_and_cross_entropy_match_torch_even_for_huge_logits(
     np.testing.assert_allclose(log_softmax(z), torch.log_softmax(t, dim=-1).numpy(), rtol=1e-12)
     np.testing.assert_allclose(softmax(z, axis=0), torch.softmax(t, dim=0).numpy(), rtol=1e-12, atol=1e-300)
     assert np.all(np.isfinite(log_softmax(z)))
-    assert cross_entropy(z, y) == pytest.approx(F.cross_entropy(t, torch.as_tensor(y)).item(), rel=1e-12)
+    assert cross_entropy_loss(z, y) == pytest.approx(F.cross_entropy(t, torch.as_tensor(y)).item(), rel=1e-12)
     np.testing.assert_allclose(softmax(z).sum(axis=-1), 1.0)
 
 
@@ -174,10 +175,10 @@ def test_learning_rate_slider_redraws_a_different_loss_curve():
         (lambda: MLP([64, 0, 10]), ">= 1"),
         (lambda: MLP([4, 3]).forward(np.ones((2, 5))), r"X must be \(batch, 4\)"),
         (lambda: MLP([4, 3]).forward(np.ones(4)), r"X must be \(batch, 4\)"),
-        (lambda: cross_entropy(np.ones((2, 3)), [0, 3]), r"integers in 0\.\.2"),
-        (lambda: cross_entropy(np.ones((2, 3)), [0.5, 1.0]), "integers"),
-        (lambda: cross_entropy(np.ones((2, 3)), [0, 1, 2]), "one label per row"),
-        (lambda: cross_entropy(np.ones(3), [0]), r"\(N, classes\)"),
+        (lambda: cross_entropy_loss(np.ones((2, 3)), [0, 3]), r"integers in 0\.\.2"),
+        (lambda: cross_entropy_loss(np.ones((2, 3)), [0.5, 1.0]), "integers"),
+        (lambda: cross_entropy_loss(np.ones((2, 3)), [0, 1, 2]), "one label per row"),
+        (lambda: cross_entropy_loss(np.ones(3), [0]), r"\(N, classes\)"),
         (lambda: MLP([4, 3]).backward(MLP([4, 3]).forward(np.ones((2, 4)))[1], [0]), "one label per row"),
         (lambda: train(MLP([4, 3]), np.ones((5, 4)), np.zeros(4, int), 1, 2, 0.1), "5 rows but y has 4"),
         (lambda: train(MLP([4, 3]), np.ones((5, 4)), np.zeros(5, int), 1, 2, 0.0), "lr > 0"),

@@ -75,6 +75,16 @@ def test_chapter_structure(path):
     assert checks >= 3, f"{path.name}: has {checks} auto-checked exercises, needs at least 3"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_hint_shows_before_an_attempt(path):
+    """The stored exercises are unanswered, so their verdicts must say so and give no hint away."""
+    for cell in code_cells(nbformat.read(path, as_version=4)):
+        if 'check("' in cell.source:
+            text = "".join(o.get("text", "") for o in cell.outputs)
+            assert "not attempted" in text, f"{path.name}: an exercise cell is stored answered: {text[:80]!r}"
+            assert "Hint:" not in text, f"{path.name}: an unanswered exercise shows its hint"
+
+
 def test_readme_links_every_notebook():
     readme = (ROOT / "README.md").read_text()
     for path in NOTEBOOKS:

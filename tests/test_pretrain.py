@@ -16,27 +16,28 @@ import torch.nn.functional as F
 from safetensors import safe_open
 
 from helpers import slider_view
-from helpers.corpus import CharVocab
+from helpers.checkpoints import (
+    SHIPPED,
+    load_checkpoint,
+    load_shipped_gpt,
+    raw_safetensors_header,
+    save_checkpoint,
+)
+from helpers.corpus import CharVocab, load_corpus, train_val_split
 from helpers.gpt import GPT, GPTConfig
 from helpers.normalization import LayerNorm as BookLayerNorm
 from helpers.pretrain import (
     TrainConfig,
     bits_per_char,
-    draw_snapshot,
     estimate_loss,
     evaluate_all,
     get_batch,
-    load_checkpoint,
-    make_optimizer,
+    make_adamw,
     param_groups,
-    read_safetensors_header,
-    sample,
-    sample_text,
-    save_checkpoint,
-    snapshot,
     train,
     use_fused_layernorm,
 )
+from helpers.watch import draw_snapshot, sample, sample_text, snapshot
 
 warnings.filterwarnings("ignore", message=".*non-interactive.*")
 
@@ -183,7 +184,7 @@ def test_train_sets_the_schedule_and_clips_like_torch():
         eval_iters=1,
         grad_clip=0.05,
     )
-    optimizer = make_optimizer(model, tc)
+    optimizer = make_adamw(model, tc)
     state = train(model, optimizer, data, data, tc, until=7, progress=False)
     assert state.step == 7
     assert all(g["lr"] == tc.lr_at(6) for g in optimizer.param_groups)  # the lr of the last step taken
@@ -191,7 +192,7 @@ def test_train_sets_the_schedule_and_clips_like_torch():
     # one more step by hand, clipping with torch's own function, must equal the loop's eighth step
     twin = tiny_model(seed=3)
     twin.load_state_dict(model.state_dict())
-    twin_opt = make_optimizer(twin, tc)
+    twin_opt = make_adamw(twin, tc)
     twin_opt.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # a copy: load_state_dict aliases tensors
     x, y = get_batch(data, 4, 8, state.generator.clone_state())
     for g in twin_opt.param_groups:
@@ -240,7 +241,7 @@ def test_training_lowers_the_loss_and_records_history():
     seen = []
     state = train(
         model,
-        make_optimizer(model, tc),
+        make_adamw(model, tc),
         data,
         data,
         tc,
@@ -259,7 +260,7 @@ def test_on_eval_can_stop_training():
     model, data = tiny_model(), toy_data()
     tc = TrainConfig(max_steps=50, batch_size=4, block_size=8, warmup_steps=2, eval_interval=5, eval_iters=1)
     state = train(
-        model, make_optimizer(model, tc), data, data, tc, on_eval=lambda s, m: s.step >= 10, progress=False
+        model, make_adamw(model, tc), data, data, tc, on_eval=lambda s, m: s.step >= 10, progress=False
     )
     assert state.step == 10
 
@@ -282,7 +283,7 @@ def run(tmp_path, interrupt: bool, dropout=0.1, steps=8):
         grad_clip=0.5,
     )
     model = tiny_model(dropout=dropout)
-    optimizer = make_optimizer(model, tc)
+    optimizer = make_adamw(model, tc)
     if not interrupt:
         state = train(model, optimizer, data, data, tc, progress=False)
         return model, optimizer, state
@@ -291,7 +292,7 @@ def run(tmp_path, interrupt: bool, dropout=0.1, steps=8):
     del model, optimizer, state
     torch.manual_seed(1234)  # disturb the global generator: the checkpoint must restore it
     fresh = tiny_model(seed=99, dropout=dropout)  # different weights, which the checkpoint must replace
-    fresh_opt = make_optimizer(fresh, tc)
+    fresh_opt = make_adamw(fresh, tc)
     ckpt = load_checkpoint(path, fresh, fresh_opt)
     assert ckpt.train_config == tc
     state = train(fresh, fresh_opt, data, data, ckpt.train_config, state=ckpt.state, progress=False)
@@ -319,14 +320,14 @@ def test_resuming_without_the_optimizer_state_is_not_the_same(tmp_path):
     data = toy_data(800)
     tc = TrainConfig(max_steps=8, batch_size=4, block_size=12, lr=5e-3, warmup_steps=2, eval_interval=100)
     model = tiny_model()
-    opt = make_optimizer(model, tc)
+    opt = make_adamw(model, tc)
     straight = train(model, opt, data, data, tc, progress=False)
     model2 = tiny_model()
-    state = train(model2, make_optimizer(model2, tc), data, data, tc, until=4, progress=False)
+    state = train(model2, make_adamw(model2, tc), data, data, tc, until=4, progress=False)
     path = save_checkpoint(tmp_path / "c.safetensors", model2, None, state, tc)
     fresh = tiny_model(seed=5)
     ckpt = load_checkpoint(path, fresh)
-    resumed = train(fresh, make_optimizer(fresh, tc), data, data, tc, state=ckpt.state, progress=False)
+    resumed = train(fresh, make_adamw(fresh, tc), data, data, tc, state=ckpt.state, progress=False)
     assert straight.history.step_loss[:4] == resumed.history.step_loss[:4]
     assert straight.history.step_loss[4:] != resumed.history.step_loss[4:]
 
@@ -339,7 +340,7 @@ def test_checkpoint_is_safetensors_with_json_metadata_and_gives_identical_logits
     path = save_checkpoint(tmp_path / "m.safetensors", model, extra={"vocab": list("abcdefghijk")})
     raw = path.read_bytes()
     assert not raw.startswith(b"\x80") and b"PK\x03\x04" not in raw[:4]  # neither pickle nor torch.save's zip
-    header = read_safetensors_header(path)
+    header = raw_safetensors_header(path)
     with safe_open(str(path), framework="pt") as f:
         assert set(f.keys()) == set(header) - {"__metadata__"}
         meta = f.metadata()
@@ -362,7 +363,7 @@ def test_read_safetensors_header_by_hand(tmp_path):
     path = save_checkpoint(tmp_path / "m.safetensors", tiny_model())
     raw = path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
-    assert read_safetensors_header(path) == json.loads(raw[8 : 8 + n])
+    assert raw_safetensors_header(path) == json.loads(raw[8 : 8 + n])
 
 
 def test_checkpoint_errors(tmp_path):
@@ -371,7 +372,7 @@ def test_checkpoint_errors(tmp_path):
         load_checkpoint(path, tiny_model(n_embd=32))
     with pytest.raises(ValueError, match="no optimizer state"):
         m = tiny_model()
-        load_checkpoint(path, m, make_optimizer(m, TrainConfig()))
+        load_checkpoint(path, m, make_adamw(m, TrainConfig()))
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.safetensors")
     from safetensors.torch import save_file
@@ -430,7 +431,7 @@ def test_snapshot_slider_moves_through_training():
     def keep_sample(state, m):
         samples[state.step] = sample_text(m, vocab, "abc", 20, seed=0)
 
-    h = train(model, make_optimizer(model, tc), data, data, tc, on_eval=keep_sample, progress=False).history
+    h = train(model, make_adamw(model, tc), data, data, tc, on_eval=keep_sample, progress=False).history
     first, last = snapshot(h, samples, 0), snapshot(h, samples, 40)
     assert first["step"] == 0 and last["step"] == 40
     assert first["val_loss"] == h.val_loss[0] and last["text"] == samples[40]
@@ -446,9 +447,6 @@ def test_snapshot_slider_moves_through_training():
 
 
 def test_shipped_model_matches_its_json():
-    from helpers.corpus import load_corpus, train_val_split
-    from helpers.pretrain import SHIPPED, load_shipped_gpt
-
     model, vocab, info = load_shipped_gpt("cpu")
     text = load_corpus()
     assert vocab == CharVocab.from_text(text)  # the ids chapter 18 uses

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from helpers import setup
-from helpers.setup import pick_device
+from helpers.runtime import pick_device
 
 
 def draw():

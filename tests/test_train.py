@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from helpers.digits import load_digits_split
-from helpers.train import History, accuracy, fit, plot_history, smooth
+from helpers.nn_numpy import smooth
+from helpers.train import History, accuracy, fit, plot_history
 
 
 def test_digits_split_is_fixed_stratified_and_scaled():

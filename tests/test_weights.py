@@ -20,8 +20,7 @@ from helpers.generate import generate
 from helpers.gpt import GPT, GPTConfig, config_from_hf
 from helpers.weights import (
     HOW_TO_GET_GPT2,
-    count_parameters,
-    gpt_config_from_json,
+    gpt2_parameter_count,
     load_gpt2_folder,
     model_bytes,
     read_safetensors_header,
@@ -99,12 +98,16 @@ def test_header_by_hand_on_mixed_dtypes(tmp_path):
 # --- config and sizes -------------------------------------------------------------------------------------
 
 
-def test_config_from_json_matches_transformers(folder):
+def test_config_from_a_file_a_dict_and_transformers_agree(folder):
     path, hf, _ = folder
-    assert gpt_config_from_json(path / "config.json") == config_from_hf(
-        GPT2Config.from_json_file(path / "config.json")
+    from_file = config_from_hf(path / "config.json")
+    assert from_file == config_from_hf(GPT2Config.from_json_file(path / "config.json"))
+    assert from_file == config_from_hf(hf.config) == config_from_hf(hf.config.to_dict())
+    assert (from_file.n_layer, from_file.n_embd, from_file.block_size) == (
+        hf.config.n_layer,
+        hf.config.n_embd,
+        hf.config.n_positions,
     )
-    assert gpt_config_from_json(path / "config.json") == config_from_hf(hf.config)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -119,7 +122,7 @@ def test_count_parameters_matches_the_models(seed):
         n_embd=n_head * int(torch.randint(2, 9, (1,), generator=g)),
     )
     model = GPT(config)
-    assert count_parameters(config) == model.num_parameters()
+    assert gpt2_parameter_count(config) == model.num_parameters()
     hf = GPT2LMHeadModel(
         GPT2Config(
             vocab_size=config.vocab_size,
@@ -129,7 +132,7 @@ def test_count_parameters_matches_the_models(seed):
             n_head=config.n_head,
         )
     )
-    assert count_parameters(config) == hf.num_parameters()
+    assert gpt2_parameter_count(config) == hf.num_parameters()
     for dtype in (torch.float32, torch.bfloat16, torch.float16):
         measured = sum(p.numel() * p.element_size() for p in model.to(dtype).parameters())
         assert model_bytes(config, dtype) == measured
@@ -138,7 +141,7 @@ def test_count_parameters_matches_the_models(seed):
 def test_count_parameters_gpt2_small_without_allocating():
     with torch.device("meta"):  # shapes only, no memory
         model = GPT(GPTConfig())
-    assert count_parameters(GPTConfig()) == model.num_parameters()
+    assert gpt2_parameter_count(GPTConfig()) == model.num_parameters()
     assert 495e6 < model_bytes(GPTConfig(), torch.float32) < 500e6
     assert model_bytes(GPTConfig(), torch.bfloat16) * 2 == model_bytes(GPTConfig(), torch.float32)
 
@@ -244,10 +247,17 @@ def test_bad_config_and_bad_header_raise(folder, tmp_path):
     bad = tmp_path / "config.json"
     bad.write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(ValueError, match="not GPT-2"):
-        gpt_config_from_json(bad)
+        config_from_hf(bad)
     bad.write_text(json.dumps({"n_layer": 2}))
     with pytest.raises(ValueError, match="has no vocab_size"):
-        gpt_config_from_json(bad)
+        config_from_hf(bad)
+    with pytest.raises(ValueError, match="activation_function 'relu'"):
+        config_from_hf({**GPT2Config().to_dict(), "activation_function": "relu"})
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        config_from_hf(bad)
+    with pytest.raises(TypeError, match="expected a path"):
+        config_from_hf(42)
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(struct.pack("<Q", 10**6) + b"{}")
     with pytest.raises(ValueError, match="claims 1000000 bytes"):

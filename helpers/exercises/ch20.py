@@ -3,7 +3,8 @@
 import numpy as np
 
 from helpers.exercises.core import Exercise, matches_function, matches_value, register
-from helpers.finetune import IGNORE, lora_parameters, response_targets
+from helpers.instructions import IGNORE, response_targets
+from helpers.lora import lora_parameters
 
 # 20.1 ---------------------------------------------------------------------------------------------------
 # GPT-2 small's attention input layer c_attn maps 768 -> 2304; LoRA of rank 8 on it.

@@ -4,7 +4,7 @@ import numpy as np
 
 from helpers.exercises.core import Exercise, matches_function, matches_value, register
 from helpers.gpt import GPTConfig
-from helpers.weights import count_parameters
+from helpers.weights import gpt2_parameter_count
 
 
 # 21.1 ---------------------------------------------------------------------------------------------------
@@ -26,7 +26,7 @@ def _counts_the_head_twice(vocab_size, block_size, n_layer, n_embd):
     return _n_params(vocab_size, block_size, n_layer, n_embd) + vocab_size * n_embd  # lm_head is wte
 
 
-assert _n_params(50257, 1024, 12, 768) == count_parameters(GPTConfig())  # the formula is the helper's
+assert _n_params(50257, 1024, 12, 768) == gpt2_parameter_count(GPTConfig())  # the formula is the helper's
 
 register(
     Exercise(
@@ -108,11 +108,11 @@ register(
     Exercise(
         key="21.4",
         title="will it fit?",
-        checker=matches_value(count_parameters(GPT2_XL) * 2 / 2**30, atol=0.01, what="your GiB"),
+        checker=matches_value(gpt2_parameter_count(GPT2_XL) * 2 / 2**30, atol=0.01, what="your GiB"),
         hint="count the parameters of GPT2_XL (48 layers, n_embd 1600, the usual vocabulary and 1024 "
         "positions) with the formula, times bytes per parameter in bf16, divided by 2**30.",
-        solution=count_parameters(GPT2_XL) * 2 / 2**30,
-        wrong=count_parameters(GPT2_XL) * 4 / 2**30,  # fp32
+        solution=gpt2_parameter_count(GPT2_XL) * 2 / 2**30,
+        wrong=gpt2_parameter_count(GPT2_XL) * 4 / 2**30,  # fp32
         explanation="About 1.56 billion parameters at 2 bytes each: roughly 2.9 GiB for the weights in bf16 "
         "(5.8 GiB in fp32), before activations and the KV cache.",
     )

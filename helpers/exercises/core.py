@@ -93,13 +93,17 @@ def passes(key: str, answer: Any) -> bool:
 
 
 def check(key: str, answer: Any) -> None:
-    """Print whether `answer` solves exercise `key`, with a hint when it does not."""
+    """Print whether `answer` solves exercise `key`; the hint appears only after a wrong attempt.
+
+    An exercise not yet attempted shows no hint, so that a reader (and every stored notebook) sees the
+    question first and has a go before any help.
+    """
     exercise = get(key)
     ok, why = _verdict(key, answer)
     if ok:
         print(f"✅ Exercise {key} ({exercise.title}): correct.")
     elif ok is None:
-        print(f"⏳ Exercise {key} ({exercise.title}): {why}\n   Hint: {exercise.hint}")
+        print(f"⏳ Exercise {key} ({exercise.title}): {why}")
     else:
         print(f"❌ Exercise {key} ({exercise.title}): {why}\n   Hint: {exercise.hint}")
 

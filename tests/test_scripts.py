@@ -1,0 +1,149 @@
+"""Smoke tests: every script in scripts/ and every data/make_*.py runs a tiny job into a temporary folder.
+
+These check that the commands the README and the docstrings give still work end to end (arguments,
+imports of the installed package, files written); what the scripts compute is tested in the module tests.
+Nothing here writes into the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.data import read_manifest, sha256_of
+from tests.conftest import ROOT
+
+SCRIPTS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "scripts").glob("*.py"))
+DATA_SCRIPTS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "data").glob("make_*.py"))
+
+
+def run(script: str, *args: str, cwd: Path, timeout: float = 600, ok: tuple[int, ...] = (0,)) -> str:
+    """Run `python script args` from `cwd` (not the repository: the package must come from the install).
+
+    `ok`: the exit codes that count as a run (a benchmark exits 1 when it misses its goal)."""
+    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), MPLBACKEND="Agg")
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode in ok, (
+        f"{script} {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+    return done.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS + DATA_SCRIPTS)
+def test_every_script_says_how_to_use_it(script, tmp_path):
+    out = run(script, "--help", cwd=tmp_path)
+    assert "usage:" in out
+
+
+def test_scripts_import_the_installed_package_without_path_edits():
+    for script in SCRIPTS + DATA_SCRIPTS:
+        assert "sys.path" not in (ROOT / script).read_text(encoding="utf-8"), script
+
+
+def test_the_tests_cover_every_script():
+    tested = {"scripts/train_gpt.py", "scripts/bench_pretrain.py", "scripts/bench_generate.py"}
+    tested |= {"scripts/bench_tokenizer.py", "scripts/bench_notebooks.py", "scripts/execute.py"}
+    tested |= {"data/make_shapes.py", "data/make_corpus.py", "data/make_lora_sweep.py", "data/make_fsdd.py"}
+    assert set(SCRIPTS + DATA_SCRIPTS) <= tested, "a new script needs a smoke test here"
+    # data/make_fsdd.py needs a folder of recordings: its smoke test (on generated WAVs) is in test_audio.py
+    if (ROOT / "data" / "make_fsdd.py").exists():
+        assert "make_fsdd" in (ROOT / "tests" / "test_audio.py").read_text(encoding="utf-8")
+
+
+def test_train_gpt_runs_resumes_and_writes_the_shipped_files(tmp_path):
+    common = ["--save-every", "2", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")]
+    out = run("scripts/train_gpt.py", "--steps", "4", *common, cwd=tmp_path)
+    assert "done: 4 steps" in out
+    info = json.loads((tmp_path / "out" / "gpt_char_python_docs.json").read_text())
+    assert info["steps"] == 4 and info["command"].endswith("--steps 4")
+    assert (tmp_path / "out" / "gpt_char_python_docs.safetensors").stat().st_size > 1e6
+    assert read_manifest()["gpt_char_python_docs.json"] != sha256_of(
+        tmp_path / "out" / "gpt_char_python_docs.json"
+    )
+
+
+def test_bench_pretrain_on_a_small_text(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text(("To be, or not to be, that is the question.\n" * 400), encoding="utf-8")
+    out = run(
+        "scripts/bench_pretrain.py",
+        *("--text", str(text), "--steps", "6", "--eval-interval", "3", "--warmup", "2", "--skip-full-val"),
+        *(
+            "--target",
+            "2.9",
+        ),  # exits 1 unless reached; untrained: about 2.93
+        cwd=tmp_path,
+    )
+    assert "time to val loss <= 2.900" in out
+
+
+def test_bench_generate_a_few_tokens(tmp_path):
+    # 4 tokens are too few for the cache to pay off: the goal line says "NOT met" and the exit code is 1
+    out = run("scripts/bench_generate.py", "--new", "4", "--repeats", "1", cwd=tmp_path, ok=(0, 1))
+    assert "cache tok/s" in out and "greedy outputs identical with and without the cache" in out
+
+
+def test_bench_tokenizer_on_a_little_text(tmp_path):
+    out = run(
+        "scripts/bench_tokenizer.py",
+        *("--chars", "3000", "--vocab", "280", "--naive-chars", "600", "--repeat", "1"),
+        cwd=tmp_path,
+    )
+    assert "MB/s" in out or "s" in out
+
+
+def tiny_notebook(path: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(6 * 7)")]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_execute_stores_outputs(tmp_path):
+    path = tiny_notebook(tmp_path / "tiny.ipynb")
+    run("scripts/execute.py", str(path), cwd=tmp_path)
+    assert nbformat.read(path, as_version=4).cells[0].outputs[0]["text"] == "42\n"
+
+
+def test_bench_notebooks_prints_a_table(tmp_path):
+    path = tiny_notebook(tmp_path / "tiny.ipynb")
+    out = run("scripts/bench_notebooks.py", str(path), cwd=tmp_path)
+    assert "tiny.ipynb" in out and "peak MB" in out
+    assert nbformat.read(path, as_version=4).cells[0].outputs == []  # benchmarks never write outputs back
+
+
+def test_make_shapes_reproduces_the_shipped_file(tmp_path):
+    run("data/make_shapes.py", "--out", str(tmp_path / "shapes.json"), cwd=tmp_path)
+    assert sha256_of(tmp_path / "shapes.json") == read_manifest()["shapes.json"]
+
+
+def test_make_corpus_writes_pythons_documentation(tmp_path):
+    out = tmp_path / "python_docs.txt"
+    run("data/make_corpus.py", "--out", str(out), cwd=tmp_path)
+    text = out.read_text(encoding="utf-8")
+    assert len(text) > 300_000 and "lambda" in text  # the exact bytes depend on the Python version
+    if platform.python_version() == "3.11.7":  # the version the shipped file was made with
+        assert sha256_of(out) == read_manifest()["python_docs.txt"]
+
+
+def test_make_lora_sweep_trial_run(tmp_path):
+    out = tmp_path / "sweep.json"
+    run("data/make_lora_sweep.py", "--steps", "10", "--ranks", "1", "--out", str(out), cwd=tmp_path)
+    sweep = json.loads(out.read_text(encoding="utf-8"))
+    assert [r["r"] for r in sweep["runs"]] == [1] and sweep["full"]["steps"] == 10
