@@ -106,6 +106,10 @@ MODULES = {
     "instructions": 20,
     "lora": 20,
     "weights": 21,
+    "vit": 22,
+    "audio": 23,
+    "video": 24,
+    "multimodal": 25,
 }
 
 
