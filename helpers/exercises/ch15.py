@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 
 from helpers.exercises.core import Exercise, matches_value, register
-from helpers.tokenizers import BasicTokenizer, Tokenizer, merge_pair
+from helpers.tokenizers import BasicTokenizer, RegexTokenizer, Tokenizer, merge_pair
+from helpers.tokenizers.ranks import bpe_below
 
 
 def _agrees_with(reference, cases, describe):
@@ -180,5 +181,58 @@ register(
         explanation="UTF-8 spreads a character over up to 4 bytes, and BPE may put them in different tokens. "
         "Decoding token by token turns each half into U+FFFD; joining the bytes first restores the "
         "character.",
+    )
+)
+
+
+# 15.5 ---------------------------------------------------------------------------------------------------
+def _last_merge_cases():
+    tiny = {bytes([b]): b for b in range(256)} | {b"ab": 256, b"bc": 257, b"abc": 258, b"abcd": 259}
+    text = "the tokenizer tokenizes tokens; tokenizers learn the tokens that their training text repeats"
+    tok = RegexTokenizer().train(text, 300)
+    trained = {token: i for i, token in tok.vocab.items()}
+    longer = [tok.vocab[new] for *_, new in tok.merges if len(tok.vocab[new]) > 2]
+    return [(b"abc", tiny), (b"abcd", tiny)] + [(token, trained) for token in longer]
+
+
+def _last_merge_reference(token, ranks):
+    return bpe_below(token, ranks, ranks[token])
+
+
+def _first_possible_cut(token, ranks):
+    r = ranks[token]
+    for k in range(1, len(token)):
+        if ranks.get(token[:k], r) < r and ranks.get(token[k:], r) < r:
+            return [token[:k], token[k:]]
+    return [token]
+
+
+def _last_merge_solution(token, ranks):
+    limit = ranks[token]
+    pieces = [bytes([b]) for b in token]
+    while True:
+        joined = [ranks.get(pieces[i] + pieces[i + 1], limit) for i in range(len(pieces) - 1)]
+        if not joined or min(joined) >= limit:
+            return pieces  # BPE with the lower ranks stops here: two pieces for a real BPE token
+        i = joined.index(min(joined))  # the lowest-ranked pair, the leftmost if it occurs twice
+        pieces[i : i + 2] = [pieces[i] + pieces[i + 1]]
+
+
+register(
+    Exercise(
+        key="15.5",
+        title="which merge made this token?",
+        checker=_agrees_with(
+            _last_merge_reference, _last_merge_cases, lambda token, ranks: f"token={token!r}"
+        ),
+        hint="run BPE on the token's bytes as tiktoken does - repeatedly join the adjacent pair whose joined "
+        "bytes have the lowest rank - but only with ranks below the token's own. Where it stops, two pieces "
+        "are left.",
+        solution=_last_merge_solution,
+        wrong=_first_possible_cut,
+        explanation="A token can often be cut into two lower-ranked tokens in several ways (GPT-4's "
+        "' tokens' as ' tok'+'ens' or ' token'+'s'); only replaying BPE with the lower ranks finds the merge "
+        "that training made. With 'ab' (256) and 'bc' (257), 'abc' was made from 'ab' and 'c', although "
+        "'a'+'bc' is the first cut.",
     )
 )

@@ -58,6 +58,18 @@ def merge_pair(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[i
     return out
 
 
+def utf8(text: str) -> bytes:
+    """The UTF-8 bytes of `text`, or a clear error for a surrogate (a str can hold one; UTF-8 cannot)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"the text holds U+{ord(text[error.start]):04X}, a surrogate (half of a UTF-16 pair, not a "
+            "character), which UTF-8 cannot encode. Repair the text first, as tiktoken does: "
+            "text.encode('utf-16', 'surrogatepass').decode('utf-16', 'replace')"
+        ) from error
+
+
 class Tokenizer:
     """Byte-level BPE with fixed merges: encode text to ids and decode ids to text (no training here)."""
 
@@ -153,7 +165,9 @@ class Tokenizer:
         return [(piece, k % 2 == 1) for k, piece in enumerate(pieces) if piece]
 
     def encode(self, text: str, allow_special: bool = True) -> list[int]:
-        """Text to token ids. With allow_special=False a special token's text is encoded as ordinary text."""
+        """Text to token ids. With allow_special=False a special token's text is encoded as ordinary text.
+
+        A str holding a surrogate (U+D800 to U+DFFF) is refused with a ValueError: see `utf8`."""
         if not isinstance(text, str):
             raise TypeError(f"encode takes a str, got {type(text).__name__}")
         ids: list[int] = []
@@ -167,7 +181,7 @@ class Tokenizer:
                 if cached is None:
                     if len(cache) >= CACHE_LIMIT:
                         cache.clear()
-                    cached = cache[chunk] = self.encode_chunk(chunk.encode("utf-8"))
+                    cached = cache[chunk] = self.encode_chunk(utf8(chunk))
                 ids.extend(cached)
         return ids
 

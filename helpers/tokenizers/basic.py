@@ -24,7 +24,7 @@ from itertools import pairwise
 
 from tqdm.auto import tqdm
 
-from helpers.tokenizers.base import Tokenizer, merge_pair
+from helpers.tokenizers.base import Tokenizer, merge_pair, utf8
 
 Pair = tuple[int, int]
 
@@ -131,7 +131,7 @@ class BasicTokenizer(Tokenizer):
         for piece, special in self.split_special(text):
             if not special:
                 chunks.update(self.pre_tokenize(piece))
-        chunk_counts = {chunk.encode("utf-8"): n for chunk, n in chunks.items()}
+        chunk_counts = {utf8(chunk): n for chunk, n in chunks.items()}
         merges, self.merge_counts = train_bpe(chunk_counts, vocab_size - 256, 256, strategy, progress)
         next_id = 256 + len(merges)
         self.set_vocabulary(merges, special_tokens={s: next_id + i for i, s in enumerate(special_tokens)})

@@ -16,6 +16,22 @@ Reading the pattern left to right (the first alternative that matches wins):
     \\s+                          any other whitespace (at the end of the text)
 
 `\\p{L}` and `\\p{N}` are Unicode classes that Python's `re` lacks, hence the `regex` package.
+
+GPT-4's `cl100k_base` (loaded by `ranks.py`) cuts text with a refined pattern, `GPT4_SPLIT_PATTERN`:
+
+    '(?i:[sdmt]|ll|ve|re)            contractions in any case ('S and 'LL as well as 's and 'll)
+    [^\\r\\n\\p{L}\\p{N}]?+\\p{L}++       a run of letters, with at most one other character in front
+                                     (a space, or the "_" or "(" before a name), never a line end
+    \\p{N}{1,3}+                      one to three digits: long numbers are cut into groups of three
+     ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*+      punctuation and symbols, with at most one space in front
+                                     and the line ends that follow them
+    \\s++$                            whitespace that ends the text
+    \\s*[\\r\\n]                        whitespace up to and including a line end
+    \\s+(?!\\S)                        whitespace, leaving the last space to start the next word
+    \\s                               any single whitespace character left over
+
+`?+`, `++` and `*+` are *possessive*: what they match is never given back to let the rest of the pattern
+match, which keeps the regex engine from backtracking. `regex` supports them; Python's `re` does since 3.11.
 """
 
 from __future__ import annotations
@@ -25,6 +41,10 @@ import regex
 from helpers.tokenizers.basic import BasicTokenizer
 
 GPT2_SPLIT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+GPT4_SPLIT_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|"""
+    r"""\s*[\r\n]|\s+(?!\S)|\s"""
+)
 
 
 class RegexTokenizer(BasicTokenizer):
