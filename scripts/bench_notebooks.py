@@ -26,6 +26,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_S, CEILING_S, MEMORY_MB = 60, 180, 2048
+THREADS = 2  # the notebooks' default (helpers.runtime.DEFAULT_THREADS): 60 s of wall time is 120 of CPU
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
@@ -107,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()[0]
         seconds, cpu, peak = run_notebook(path.resolve())
         verdict = "ok" if seconds <= BUDGET_S and peak <= MEMORY_MB else "over budget"
-        if seconds > CEILING_S or peak > MEMORY_MB:
+        busy = load > (os.cpu_count() or 1)
+        if verdict != "ok" and busy and cpu <= BUDGET_S * THREADS and peak <= MEMORY_MB:
+            verdict = "busy machine; ok by CPU time"  # wall time was stretched by other work
+        elif seconds > CEILING_S or peak > MEMORY_MB:
             over.append(path.name)
         rows[path.name] = (
             f"| {path.name} | {seconds:.1f} | {cpu:.1f} | {peak:.0f} | {load:.1f} | {datetime.date.today()} "
