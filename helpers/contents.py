@@ -105,11 +105,18 @@ MODULES = {
     "finetune": 20,
     "instructions": 20,
     "lora": 20,
+    "chat": 21,
+    "hub": 21,
+    "llama": 21,
+    "stand_ins": 21,
     "weights": 21,
     "vit": 22,
     "audio": 23,
     "video": 24,
     "multimodal": 25,
+    "fast_attention": 28,
+    "ssm": 28,
+    "distributed": 29,
 }
 
 

@@ -9,6 +9,11 @@ transpose of nn.Linear's (out, in). `load_hf_gpt2_state_dict` transposes those f
 (c_attn, attn.c_proj, c_fc, mlp.c_proj) while copying, so GPT-2's published weights run in this model
 with the same logits (chapter 21; checked in tests/test_gpt.py).
 
+The modern choices of chapter 17 are GPTConfig fields, each off by default (GPT-2): norm="rmsnorm",
+mlp="swiglu" (mlp_hidden units), position="rope" (rope_theta; no wpe table then), n_kv_head < n_head
+(grouped-query attention), tie_embeddings=False (a separate lm_head), bias=False. All of them together
+make a Llama-family model; helpers.llama loads those checkpoints.
+
 forward(idx, targets=None) -> (logits, loss). For the KV cache of chapter 19, forward also takes
 past_kv (one (k, v) per layer, from an earlier call) and use_cache=True, and then returns
 (logits, loss, present_kv); positions continue from the cached length.
@@ -26,10 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.normalization import LayerNorm
-from helpers.transformer import Block
+from helpers.normalization import LayerNorm, RMSNorm
+from helpers.transformer import MLPS, NORMS, Block, rope
 
-KV = tuple[torch.Tensor, torch.Tensor]  # one layer's cached keys and values, each (B, nh, T, hs)
+KV = tuple[torch.Tensor, torch.Tensor]  # one layer's cached keys and values, each (B, n_kv_head, T, hs)
+POSITIONS = ("learned", "rope")
 
 
 @dataclass
@@ -44,7 +50,16 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # biases in the Linear layers and LayerNorms (GPT-2 has them)
     fused_attention: bool = True  # F.scaled_dot_product_attention; False: the book's from-scratch formula
-    layer_norm_eps: float = 1e-5
+    layer_norm_eps: float = 1e-5  # the eps of every norm (LayerNorm or RMSNorm)
+    # chapter 17's modern block; the defaults are GPT-2's
+    norm: str = "layernorm"  # or "rmsnorm"
+    mlp: str = "gelu"  # or "swiglu"
+    mlp_hidden: int | None = None  # MLP width; None: 4 * n_embd (gelu) or swiglu_hidden(n_embd)
+    position: str = "learned"  # or "rope": rotate q and k, no position table
+    rope_theta: float = 10000.0  # RoPE's base (used when position == "rope")
+    n_kv_head: int | None = None  # key/value heads; None: n_head (plain multi-head attention)
+    tie_embeddings: bool = True  # lm_head shares wte's matrix
+    qkv_bias: bool | None = None  # biases on q, k, v (c_attn); None: same as `bias` (Qwen2: True, bias False)
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -54,6 +69,26 @@ class GPTConfig:
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not self.layer_norm_eps > 0:
+            raise ValueError(f"layer_norm_eps must be positive, got {self.layer_norm_eps}")
+        for name, allowed in (("norm", NORMS), ("mlp", MLPS), ("position", POSITIONS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.mlp_hidden is not None and (not isinstance(self.mlp_hidden, int) or self.mlp_hidden < 1):
+            raise ValueError(f"mlp_hidden must be a positive int or None, got {self.mlp_hidden!r}")
+        if self.n_kv_head is not None:
+            if not isinstance(self.n_kv_head, int) or self.n_kv_head < 1 or self.n_head % self.n_kv_head:
+                raise ValueError(
+                    f"n_kv_head ({self.n_kv_head!r}) must be a positive int dividing n_head ({self.n_head})"
+                )
+        if self.position == "rope":
+            if (self.n_embd // self.n_head) % 2:
+                raise ValueError(
+                    f"position='rope' rotates channel pairs: the head size n_embd // n_head "
+                    f"({self.n_embd // self.n_head}) must be even"
+                )
+            if not self.rope_theta > 1:
+                raise ValueError(f"rope_theta must be > 1, got {self.rope_theta}")
 
 
 class GPT(nn.Module):
@@ -63,23 +98,41 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.transformer = nn.ModuleDict(
-            {
-                "wte": nn.Embedding(c.vocab_size, c.n_embd),  # token embeddings
-                "wpe": nn.Embedding(c.block_size, c.n_embd),  # learned position embeddings
-                "drop": nn.Dropout(c.dropout),
-                "h": nn.ModuleList(
-                    Block(c.n_embd, c.n_head, c.dropout, c.bias, c.fused_attention, eps=c.layer_norm_eps)
-                    for _ in range(c.n_layer)
-                ),
-                "ln_f": LayerNorm(c.n_embd, eps=c.layer_norm_eps, bias=c.bias),
-            }
+        rotary = rope(c.rope_theta) if c.position == "rope" else None
+        layers = {"wte": nn.Embedding(c.vocab_size, c.n_embd)}  # token embeddings
+        if c.position == "learned":
+            layers["wpe"] = nn.Embedding(c.block_size, c.n_embd)  # learned position embeddings
+        layers["drop"] = nn.Dropout(c.dropout)
+        layers["h"] = nn.ModuleList(
+            Block(
+                c.n_embd,
+                c.n_head,
+                c.dropout,
+                c.bias,
+                c.fused_attention,
+                eps=c.layer_norm_eps,
+                norm=c.norm,
+                mlp=c.mlp,
+                mlp_hidden=c.mlp_hidden,
+                n_kv_head=c.n_kv_head,
+                rotary=rotary,
+                qkv_bias=c.qkv_bias,
+            )
+            for _ in range(c.n_layer)
         )
+        if c.norm == "layernorm":
+            layers["ln_f"] = LayerNorm(c.n_embd, eps=c.layer_norm_eps, bias=c.bias)
+        else:
+            layers["ln_f"] = RMSNorm(c.n_embd, eps=c.layer_norm_eps)
+        self.transformer = nn.ModuleDict(layers)
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
-        self.lm_head.weight = self.transformer.wte.weight  # weight tying: one matrix, used twice
+        if c.tie_embeddings:
+            self.lm_head.weight = self.transformer.wte.weight  # weight tying: one matrix, used twice
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):  # the layers that write into the residual stream
+            if name.endswith(
+                ("c_proj.weight", "down_proj.weight")
+            ):  # the layers that write into the residual
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
 
     @staticmethod
@@ -93,10 +146,10 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def num_parameters(self, exclude_embeddings: bool = False) -> int:
-        """Number of parameters (the tied wte/lm_head matrix counted once); optionally without wte, wpe."""
+        """Number of parameters (a tied wte/lm_head matrix counted once); optionally without wte (and wpe)."""
         n = sum(p.numel() for p in self.parameters())
         if exclude_embeddings:
-            n -= self.transformer.wte.weight.numel() + self.transformer.wpe.weight.numel()
+            n -= sum(self.transformer[k].weight.numel() for k in ("wte", "wpe") if k in self.transformer)
         return n
 
     def forward(
@@ -119,8 +172,10 @@ class GPT(nn.Module):
             raise ValueError(f"{past} cached + {T} new positions exceed block_size {self.config.block_size}")
         if past_kv is not None and len(past_kv) != self.config.n_layer:
             raise ValueError(f"past_kv has {len(past_kv)} layers, the model has {self.config.n_layer}")
-        pos = torch.arange(past, past + T, device=idx.device)  # (T,)
-        x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C)
+        x = self.transformer.wte(idx)  # (B, T, C)
+        if "wpe" in self.transformer:  # with RoPE, positions enter inside attention instead
+            pos = torch.arange(past, past + T, device=idx.device)  # (T,)
+            x = x + self.transformer.wpe(pos)  # (B, T, C)
         x = self.transformer.drop(x)
         present: list[KV] = []
         for i, block in enumerate(self.transformer.h):
@@ -148,10 +203,12 @@ CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight",
 def config_from_hf(source, **overrides) -> GPTConfig:
     """A GPTConfig from a Hugging Face GPT-2 config: a config.json path, its dict, or a GPT2Config.
 
-    Only the sizes map across (vocab_size, n_positions, n_layer, n_head, n_embd, layer_norm_epsilon); a
-    config that asks for a different computation - another model type or another activation - is
-    rejected with a ValueError that names the field, rather than loaded into a model that computes
-    something else. `overrides` set GPTConfig fields the file does not hold (e.g. fused_attention).
+    Only the sizes map across (vocab_size, n_positions, n_layer, n_head, n_embd, n_inner,
+    layer_norm_epsilon); a config that asks for a different computation - another model type or
+    activation, unscaled or layer-scaled attention scores, reordered/upcast attention, cross-attention,
+    an untied head - is rejected with a ValueError that names the field, rather than loaded into a model
+    that computes something else. `overrides` set GPTConfig fields the file does not hold (e.g.
+    fused_attention).
     """
     name = "the config"
     if isinstance(source, str | Path):
@@ -174,6 +231,16 @@ def config_from_hf(source, **overrides) -> GPTConfig:
             f"{name} has activation_function {raw['activation_function']!r}; "
             "the book's GPT has GELU (tanh form)"
         )
+    # fields that change what GPT-2 computes: the value the book's GPT computes, or None if it cannot
+    for field, ours in (
+        ("scale_attn_weights", True),  # False: scores not divided by sqrt(head size)
+        ("scale_attn_by_inverse_layer_idx", False),  # True: scores also divided by layer index + 1
+        ("reorder_and_upcast_attn", False),  # True: a different order and precision of the score maths
+        ("add_cross_attention", False),  # True: an encoder-decoder model with cross-attention layers
+        ("tie_word_embeddings", True),  # False: a separate lm_head (load_hf_gpt2_state_dict ties them)
+    ):
+        if field in raw and bool(raw[field]) != ours:
+            raise ValueError(f"{name} has {field}={raw[field]!r}; the book's GPT-2 loader needs {ours}")
     missing = [k for k in ("vocab_size", "n_positions", "n_layer", "n_head", "n_embd") if k not in raw]
     if missing:
         raise ValueError(f"{name} has no {', '.join(missing)}: is it a GPT-2 config?")
@@ -184,6 +251,7 @@ def config_from_hf(source, **overrides) -> GPTConfig:
         "n_head": raw["n_head"],
         "n_embd": raw["n_embd"],
         "layer_norm_eps": raw.get("layer_norm_epsilon", 1e-5),
+        "mlp_hidden": raw.get("n_inner"),  # None: 4 * n_embd, as in GPT-2
     }
     return GPTConfig(**{**sizes, **overrides})
 

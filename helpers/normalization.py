@@ -1,4 +1,4 @@
-"""Normalisation layers from scratch: LayerNorm and BatchNorm1d (chapter 11).
+"""Normalisation layers from scratch: LayerNorm, RMSNorm and BatchNorm1d (chapter 11).
 
 Both subtract a mean and divide by a standard deviation, then apply a learned scale (`weight`) and shift
 (`bias`). They differ in *which* numbers the mean is taken over:
@@ -7,6 +7,9 @@ Both subtract a mean and divide by a standard deviation, then apply a learned sc
   behaviour in training and evaluation - which is why transformers use it.
 - BatchNorm1d: over the batch, feature by feature. In training it uses the batch's own statistics and
   keeps running averages of them; in evaluation it uses those running averages instead.
+
+RMSNorm (used by Llama and most open models since) is LayerNorm without the mean and without the shift:
+y = x / sqrt(mean(x^2) + eps) * weight. One statistic fewer, and no bias; chapter 17 swaps it in.
 
 Parameter and buffer names are those of `torch.nn.LayerNorm` / `torch.nn.BatchNorm1d` (and GPT-2's
 `ln_1.weight`, `ln_1.bias`), so state dicts load either way.
@@ -64,6 +67,46 @@ class LayerNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.dim}, eps={self.eps}, bias={self.bias is not None}"
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float = 1e-6) -> torch.Tensor:
+    """Divide each row of x by its root mean square over the last dimension, then scale by `weight`.
+
+    y = x / sqrt(mean(x^2) + eps) * weight. The statistic is taken in float32 even for bf16/fp16 input
+    (as Llama does), and the result is cast back to x's dtype before the scale.
+    """
+    if not eps > 0:
+        raise ValueError(f"eps must be positive (it keeps the division finite), got {eps}")
+    if x.dim() < 1:
+        raise ValueError("rms_norm needs at least one dimension to normalise over, got a scalar")
+    C = x.shape[-1]
+    if weight is not None and weight.shape != (C,):
+        raise ValueError(f"weight has shape {tuple(weight.shape)}, but x's last dimension is {C}")
+    x32 = x.float()  # (..., C)
+    ms = x32.pow(2).mean(dim=-1, keepdim=True)  # (..., 1): mean square, no mean subtracted
+    y = (x32 * torch.rsqrt(ms + eps)).to(x.dtype)  # (..., C)
+    return y if weight is None else weight * y  # (..., C)
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm over the last dimension of size `dim`, with a learned `weight` (ones) and no bias."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        if not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        if not eps > 0:
+            raise ValueError(f"eps must be positive (it keeps the division finite), got {eps}")
+        self.dim, self.eps = dim, eps
+        self.weight = nn.Parameter(torch.ones(dim))  # (C,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1:] != (self.dim,):
+            raise ValueError(f"RMSNorm({self.dim}) got input of shape {tuple(x.shape)}")
+        return rms_norm(x, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, eps={self.eps}"
 
 
 class BatchNorm1d(nn.Module):

@@ -11,8 +11,7 @@ What this module adds over helpers.gpt (the model) and helpers.schedules (the le
     TrainConfig, TrainState, TrainingLog, train(...)      the loop: warm-up + cosine learning rate, gradient
                                                           clipping, periodic evaluation, a progress bar, bf16
                                                           autocast on CUDA; the log of every loss
-    use_fused_layernorm(model), bits_per_char(loss)       PyTorch's fused LayerNorm in place of the book's;
-                                                          nats per character as bits
+    use_fused_layernorm(model)                            PyTorch's fused LayerNorm in place of the book's
 
 Saving and resuming a run is helpers.checkpoints; watching the model learn (samples, loss curves) is
 helpers.watch.
@@ -328,8 +327,3 @@ def use_fused_layernorm(model: nn.Module) -> nn.Module:
                     fused.bias = child.bias
                 setattr(module, name, fused)
     return model
-
-
-def bits_per_char(loss: float) -> float:
-    """A loss in nats per character as bits per character (divide by ln 2)."""
-    return loss / math.log(2)

@@ -12,18 +12,28 @@ tell a transformer where each token is:
                 (RoPE; LLaMA and most open models since).
 
 LayerNorm comes from helpers.normalization (chapter 11).
+
+The modern block (Llama and most open models since) swaps three parts, each a choice of `Block`:
+`norm="rmsnorm"` (helpers.normalization.RMSNorm), `mlp="swiglu"` (`SwiGLU` below: silu(x W_gate) * (x W_up),
+then W_down) and `rotary=rope(base)` (RoPE on the queries and keys inside attention). Grouped-query
+attention is `n_kv_head` (see helpers.attention.SelfAttention).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from helpers.attention import SelfAttention
-from helpers.normalization import LayerNorm
+from helpers.normalization import LayerNorm, RMSNorm
+
+NORMS = ("layernorm", "rmsnorm")
+MLPS = ("gelu", "swiglu")
 
 
 def gelu(x: torch.Tensor) -> torch.Tensor:
@@ -52,12 +62,48 @@ class MLP(nn.Module):
         return self.dropout(self.c_proj(h))  # (B, T, C)
 
 
+def swiglu_hidden(n_embd: int, multiple_of: int = 8) -> int:
+    """SwiGLU's default hidden size: 2/3 of GELU's 4 * n_embd (so both MLPs have about as many weights,
+    3 matrices instead of 2), rounded up to a multiple of `multiple_of`."""
+    return multiple_of * math.ceil(8 * n_embd / 3 / multiple_of)
+
+
+class SwiGLU(nn.Module):
+    """Gated MLP of Llama: down_proj(silu(gate_proj(x)) * up_proj(x)), names as in Hugging Face's Llama.
+
+    silu(z) = z * sigmoid(z). The gate decides, channel by channel, how much of `up` passes.
+    """
+
+    def __init__(self, n_embd: int, hidden: int | None = None, dropout: float = 0.0, bias: bool = False):
+        super().__init__()
+        hidden = swiglu_hidden(n_embd) if hidden is None else hidden
+        if n_embd < 1 or hidden < 1:
+            raise ValueError(f"n_embd and hidden must be positive, got {n_embd} and {hidden}")
+        self.gate_proj = nn.Linear(n_embd, hidden, bias=bias)
+        self.up_proj = nn.Linear(n_embd, hidden, bias=bias)
+        self.down_proj = nn.Linear(hidden, n_embd, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.silu(self.gate_proj(x)) * self.up_proj(x)  # (B, T, hidden)
+        return self.dropout(self.down_proj(h))  # (B, T, C)
+
+
+def rope(base: float = 10000.0) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    """The rotary hook for SelfAttention: t (..., T, hs), offset -> apply_rope(t, offset, base)."""
+    if not base > 1:
+        raise ValueError(f"the RoPE base (rope_theta) must be > 1, got {base}")
+    return partial(apply_rope, base=base)
+
+
 class Block(nn.Module):
     """GPT-2's pre-LN transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x)).
 
     The residual stream x passes through untouched; attention and the MLP each read a normalised copy of
     it and add their result back. forward(x, past_kv=None, use_cache=False) returns x, or (x, (k, v))
     with use_cache=True (the attention's KV cache, see helpers.attention.SelfAttention).
+    The modern choices: norm ("layernorm" | "rmsnorm"), mlp ("gelu" | "swiglu", with mlp_hidden units),
+    n_kv_head (grouped-query attention), rotary (e.g. `rope(10000.0)`), qkv_bias (c_attn's own bias).
     """
 
     def __init__(
@@ -69,12 +115,39 @@ class Block(nn.Module):
         fused: bool = True,
         causal: bool = True,
         eps: float = 1e-5,
+        norm: str = "layernorm",
+        mlp: str = "gelu",
+        mlp_hidden: int | None = None,
+        n_kv_head: int | None = None,
+        rotary: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+        qkv_bias: bool | None = None,
     ):
         super().__init__()
-        self.ln_1 = LayerNorm(n_embd, eps=eps, bias=bias)
-        self.attn = SelfAttention(n_embd, n_head, dropout=dropout, bias=bias, fused=fused, causal=causal)
-        self.ln_2 = LayerNorm(n_embd, eps=eps, bias=bias)
-        self.mlp = MLP(n_embd, dropout=dropout, bias=bias)
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        if mlp not in MLPS:
+            raise ValueError(f"mlp must be one of {MLPS}, got {mlp!r}")
+
+        def make_norm() -> nn.Module:
+            return LayerNorm(n_embd, eps=eps, bias=bias) if norm == "layernorm" else RMSNorm(n_embd, eps=eps)
+
+        self.ln_1 = make_norm()
+        self.attn = SelfAttention(
+            n_embd,
+            n_head,
+            dropout,
+            bias,
+            fused,
+            causal,
+            n_kv_head=n_kv_head,
+            rotary=rotary,
+            qkv_bias=qkv_bias,
+        )
+        self.ln_2 = make_norm()
+        if mlp == "gelu":
+            self.mlp = MLP(n_embd, dropout=dropout, bias=bias, hidden=mlp_hidden)
+        else:
+            self.mlp = SwiGLU(n_embd, hidden=mlp_hidden, dropout=dropout, bias=bias)
 
     def forward(
         self,

@@ -14,9 +14,10 @@ merges.txt):
     load_gpt2_folder(path, device)      -> (model, tokenizer): config, safetensors, name mapping, tokenizer
 
 A Hugging Face GPT-2 folder holds config.json (the sizes), model.safetensors (the tensors) and, for the
-tokenizer, vocab.json + merges.txt. The book never downloads them; HOW_TO_GET_GPT2 says how to fetch them on
-a machine with a network. tests/test_weights.py saves a small random transformers.GPT2LMHeadModel in this
-layout and checks that the loaded model gives the same logits, tokens and greedy continuations.
+tokenizer, vocab.json + merges.txt. The book never downloads them by itself; HOW_TO_GET_GPT2 (from
+helpers.hub) says how to fetch them, at a pinned commit, on a machine with a network.
+tests/test_weights.py saves a small random transformers.GPT2LMHeadModel in this layout and checks that the
+loaded model gives the same logits, tokens and greedy continuations.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 import torch
 
 from helpers.gpt import GPT, GPTConfig, config_from_hf, load_hf_gpt2_state_dict
+from helpers.hub import how_to_fetch
 from helpers.tokenizers import RegexTokenizer, load_gpt2
 
 # safetensors dtype names -> (torch dtype, bytes per element)
@@ -48,15 +50,12 @@ SAFETENSORS_DTYPES: dict[str, tuple[torch.dtype, int]] = {
 MODEL_FILES = ("config.json", "model.safetensors")
 TOKENIZER_FILES = ("vocab.json", "merges.txt")
 
-HOW_TO_GET_GPT2 = """\
-To run the real GPT-2, fetch its files once on a machine that has a network, for example:
-    huggingface-cli download gpt2 config.json model.safetensors vocab.json merges.txt --local-dir gpt2
-or, in Python with transformers installed:
-    from transformers import GPT2LMHeadModel, GPT2Tokenizer
-    GPT2LMHeadModel.from_pretrained("gpt2").save_pretrained("gpt2", safe_serialization=True)
-    GPT2Tokenizer.from_pretrained("gpt2").save_pretrained("gpt2")
-Copy the folder to this machine and point load_gpt2_folder (or BOOK_GPT2_DIR) at it.
-The folder needs config.json, model.safetensors, vocab.json and merges.txt."""
+HOW_TO_GET_GPT2 = (
+    "To run the real GPT-2, fetch its files once, at the book's pinned commit (helpers.hub):\n"
+    + how_to_fetch("gpt2")
+    + "\nThen helpers.hub.fetch_model('gpt2') gives the folder to pass to load_gpt2_folder. It needs"
+    " config.json, model.safetensors, vocab.json and merges.txt."
+)
 
 
 # --- the safetensors file format, by hand -------------------------------------------------------------------

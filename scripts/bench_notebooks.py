@@ -127,14 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         head, rest = text.split(START, 1)
         old, tail = rest.split(END, 1)
         kept = {}
-        if (
-            args.notebooks
-        ):  # a partial run keeps the other rows, if they were measured on this kind of machine
-            if f"on {machine()}." not in old:
-                print("README.md's table is from another machine: re-measure every notebook", file=sys.stderr)
-                return 2
+        same_machine = f"on {machine()}." in old
+        if args.notebooks and same_machine:  # a partial run keeps the other rows of this kind of machine
             kept = {m.group(1): m.group(0) for m in re.finditer(r"^\| (\d\d_\w+\.ipynb) \|.*\|$", old, re.M)}
             kept = {name: row for name, row in kept.items() if row.count("|") == 8}  # rows in this format
+        elif args.notebooks:
+            print(
+                "README.md's table was measured on another machine: only these rows are kept", file=sys.stderr
+            )
         table = "\n".join(
             [
                 f"Measured on {machine()}. Load average: the 1-minute figure when the notebook started "

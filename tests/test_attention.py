@@ -13,6 +13,8 @@ from torch import nn
 
 from helpers import slider_view
 from helpers.attention import SelfAttention, causal_mask, scaled_dot_product_attention
+from helpers.generate import StaticKVCache  # chapter 19's preallocated cache, through chapter 16's hook
+from helpers.transformer import rope
 
 warnings.filterwarnings("ignore", message=".*non-interactive.*")
 
@@ -126,7 +128,7 @@ def test_causal_mask_errors():
         SelfAttention(8, 2)(torch.randn(2, 3, 6))
 
 
-# --- the multi-head module ------------------------------------------------------------------------------
+# --- the multi-head module --------------------------------------------------------------------------------
 
 
 def make_module(seed, n_embd=24, n_head=4, fused=True, causal=True):
@@ -205,7 +207,7 @@ def test_module_dropout_only_in_training():
     assert not torch.allclose(module(x), module(x))
 
 
-# --- chapter 16's temperature slider, moved headless --------------------------------------------------------
+# --- chapter 16's temperature slider, moved headless ------------------------------------------------------
 
 
 def test_temperature_slider_sharpens_and_flattens_the_weights():
@@ -232,3 +234,94 @@ def test_temperature_slider_sharpens_and_flattens_the_weights():
     torch.testing.assert_close(hot, uniform, atol=1e-3, rtol=0)
     entropy = [-(w * w.clamp_min(1e-12).log()).sum() for w in (cold, warm, hot)]
     assert entropy[0] < entropy[1] < entropy[2]
+
+
+# --- grouped-query attention and the rotary hook (chapter 17's modern block) ------------------------------
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("n_kv_head", [1, 2, 6])
+def test_grouped_query_attention_matches_sdpa_with_repeated_kv_heads(n_kv_head, fused):
+    torch.manual_seed(n_kv_head)
+    C, nh, hs = 48, 6, 8
+    attn = SelfAttention(C, nh, n_kv_head=n_kv_head, fused=fused).eval()
+    assert attn.c_attn.weight.shape == (C + 2 * n_kv_head * hs, C)
+    x = torch.randn(2, 9, C)
+    q, k, v = attn.c_attn(x).split([C, n_kv_head * hs, n_kv_head * hs], dim=-1)
+    q = q.view(2, 9, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+    k = (
+        k.view(2, 9, n_kv_head, hs).transpose(1, 2).repeat_interleave(nh // n_kv_head, dim=1)
+    )  # (B, nh, T, hs)
+    v = (
+        v.view(2, 9, n_kv_head, hs).transpose(1, 2).repeat_interleave(nh // n_kv_head, dim=1)
+    )  # (B, nh, T, hs)
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(2, 9, C)
+    with torch.no_grad():
+        torch.testing.assert_close(attn(x), attn.c_proj(y), atol=1e-5, rtol=1e-5)
+
+
+def test_gqa_kv_cache_holds_only_the_kv_heads_and_saves_memory():
+    torch.manual_seed(0)
+    C, nh, T = 64, 8, 20
+    x = torch.randn(1, T, C)
+    sizes = {}
+    for n_kv in (8, 2, 1):
+        attn = SelfAttention(C, nh, n_kv_head=n_kv).eval()
+        with torch.no_grad():
+            full = attn(x)
+            y1, cache = attn(x[:, :12], use_cache=True)
+            y2, cache = attn(x[:, 12:], past_kv=cache, use_cache=True)
+        torch.testing.assert_close(torch.cat([y1, y2], 1), full, atol=1e-5, rtol=1e-5)
+        assert cache[0].shape == (1, n_kv, T, C // nh)
+        sizes[n_kv] = sum(t.numel() * t.element_size() for t in cache)
+    print(f"KV cache bytes for 20 positions: MHA {sizes[8]}, GQA(2) {sizes[2]}, MQA {sizes[1]}")
+    assert sizes[8] == 4 * sizes[2] == 8 * sizes[1] == 2 * T * C * 4  # n_head / n_kv_head times smaller
+
+
+def test_rotary_hook_gets_the_cached_length_as_offset():
+    seen = []
+
+    def rotary(t, offset):
+        seen.append((t.shape[1], t.shape[2], offset))
+        return t
+
+    attn = SelfAttention(16, 4, n_kv_head=2, rotary=rotary).eval()
+    with torch.no_grad():
+        _, cache = attn(torch.randn(1, 5, 16), use_cache=True)
+        attn(torch.randn(1, 1, 16), past_kv=cache)
+    assert seen == [(4, 5, 0), (2, 5, 0), (4, 1, 5), (2, 1, 5)]  # q then k, heads, new positions, offset
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize(("n_kv_head", "rotary"), [(4, None), (2, None), (1, rope()), (2, rope(500.0))])
+def test_a_cache_object_with_append_gives_the_same_outputs_as_concatenation(fused, n_kv_head, rotary):
+    torch.manual_seed(3)
+    module = SelfAttention(24, 4, fused=fused, n_kv_head=n_kv_head, rotary=rotary).double().eval()
+    x = torch.randn(2, 9, 24, dtype=torch.float64)
+    full = module(x)
+    static = StaticKVCache(2, n_kv_head, 9, 6, dtype=torch.float64)  # (B, n_kv_head, max_len, hs) buffers
+    buffer = static.k.data_ptr()
+    outputs, concat, start = [], None, 0
+    for n in (4, 1, 1, 3):  # the prompt, then one token at a time, then a chunk
+        y, present = module(x[:, start : start + n], past_kv=static, use_cache=True)
+        y_concat, concat = module(x[:, start : start + n], past_kv=concat, use_cache=True)
+        start += n
+        assert present is static and static.length == start and static.k.data_ptr() == buffer
+        torch.testing.assert_close(y, y_concat, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(static[0], concat[0], rtol=0, atol=0)  # the same keys, written in place
+        torch.testing.assert_close(static[1], concat[1], rtol=0, atol=0)
+        outputs.append(y)
+    torch.testing.assert_close(torch.cat(outputs, dim=1), full, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="exceed max_len"):
+        module(x[:, :1], past_kv=static)  # the buffer is full
+
+
+def test_qkv_bias_is_separate_from_the_output_bias():
+    attn = SelfAttention(16, 4, bias=False, qkv_bias=True)
+    assert attn.c_attn.bias is not None and attn.c_proj.bias is None
+
+
+def test_bad_kv_head_counts_get_clear_errors():
+    for n_kv in (0, 3, 5):
+        with pytest.raises(ValueError, match=r"multiple of n_kv_head"):
+            SelfAttention(16, 4, n_kv_head=n_kv)

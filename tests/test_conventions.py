@@ -196,20 +196,32 @@ def test_the_plan_lives_in_the_repository():
         assert f"{chapter.number}. **{chapter.title}**" in plan, f"PLAN.md lacks chapter {chapter.number}"
 
 
+def names_in_code(source: str) -> set[str]:
+    """Every name the code refers to (variables, attributes, imported names): not strings or docstrings."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.ImportFrom):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
 def test_every_public_helper_is_used_by_a_chapter_a_script_or_another_module():
     """Code nobody calls is code nobody checks by reading: a public function or class of helpers must be
-    used somewhere besides its own module and the tests (a notebook, a script, another module)."""
-    users = [p for p in (*NOTEBOOKS, *ROOT.glob("scripts/*.py"), *ROOT.glob("data/*.py"), *helper_files())]
-    texts = {p: p.read_text(encoding="utf-8") for p in users}
+    used somewhere besides the tests - in a notebook, a script, another module, or its own module's code
+    (a mention in a docstring or a message does not count)."""
+    used = {}
+    for path in (*ROOT.glob("scripts/*.py"), *ROOT.glob("data/*.py"), *helper_files()):
+        used[path] = names_in_code(path.read_text(encoding="utf-8"))
+    for path in NOTEBOOKS:
+        used[path] = names_in_code(code_of(path))
     unused = []
     for name, module in helper_names().items():
         if module == "helpers.contents":
             continue  # the book's map, read by the tests
-        pattern = re.compile(rf"\b{re.escape(name)}\b")
-        home = ROOT / (module.replace(".", "/") + ".py")
-        if not home.exists():
-            home = ROOT / module.replace(".", "/") / "__init__.py"
-        used_at_home = len(pattern.findall(texts.get(home, ""))) > 1  # called inside its own module
-        if not used_at_home and not any(pattern.search(t) for p, t in texts.items() if p != home):
+        if not any(name in names for names in used.values()):
             unused.append(f"{module}.{name}")
     assert not unused, f"public helpers that nothing uses (use them or remove them): {unused}"

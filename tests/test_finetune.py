@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from helpers import finetune as ft
@@ -119,6 +120,63 @@ def test_lora_model_starts_as_the_pretrained_one_and_works_with_the_kv_cache():
     a = generate(model, idx, 5, temperature=0.0, use_cache=True)
     b = generate(original, idx, 5, temperature=0.0, use_cache=False)
     assert torch.equal(a, b)
+
+
+def mlp(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 10), nn.GELU(), nn.Linear(10, 4, bias=False)).double()
+
+
+@pytest.mark.parametrize(
+    ("make", "targets", "r", "alpha"),
+    [
+        (lambda: tiny_gpt(0).double(), lo.LORA_TARGETS, 2, 4.0),
+        (lambda: tiny_gpt(1).double(), ("attn.c_attn", "mlp.c_proj"), 3, 1.5),
+        (lambda: mlp(2), ("0", "2"), 4, 8.0),
+    ],
+)
+def test_lora_matches_peft_outputs_gradients_and_merge(make, targets, r, alpha):
+    """The oracle: peft's LoRA on the same layers, with the same A, B and scale alpha / r."""
+    base = make()
+    ours = copy.deepcopy(base)
+    names = lo.inject_lora(ours, r=r, alpha=alpha, targets=targets)
+    config = LoraConfig(r=r, lora_alpha=alpha, target_modules=list(targets), lora_dropout=0.0)
+    theirs = get_peft_model(copy.deepcopy(base), config)
+    model = theirs.base_model.model
+    gen = torch.Generator().manual_seed(r)
+    for name in names:
+        mine, peft_layer = ours.get_submodule(name), model.get_submodule(name)
+        assert peft_layer.scaling["default"] == mine.scale == alpha / r
+        with torch.no_grad():  # peft's B starts at zero too: give both a random, "trained" B and peft's A
+            mine.A.copy_(peft_layer.lora_A["default"].weight)  # (r, in)
+            peft_layer.lora_B["default"].weight.copy_(torch.randn(mine.B.shape, generator=gen))  # (out, r)
+            mine.B.copy_(peft_layer.lora_B["default"].weight)
+    trainable = {n for n, p in theirs.named_parameters() if p.requires_grad}
+    assert len(trainable) == 2 * len(names) and all(".lora_" in n for n in trainable)
+    if isinstance(base, GPT):
+        x = torch.randint(0, base.config.vocab_size, (3, 9))  # (B, T)
+        y_ours, y_theirs = ours(x)[0], theirs(x)[0]  # (B, T, V)
+    else:
+        x = torch.randn(5, 6, dtype=torch.float64)  # (N, in)
+        y_ours, y_theirs = ours(x), theirs(x)  # (N, out)
+    assert not torch.allclose(y_ours, base(x)[0] if isinstance(base, GPT) else base(x))  # B != 0 counts
+    torch.testing.assert_close(y_ours, y_theirs, rtol=1e-12, atol=1e-12)
+    w = torch.randn(y_ours.shape, dtype=torch.float64, generator=gen)
+    (y_ours * w).sum().backward()
+    (y_theirs * w).sum().backward()
+    for name in names:
+        mine, peft_layer = ours.get_submodule(name), model.get_submodule(name)
+        torch.testing.assert_close(
+            mine.A.grad, peft_layer.lora_A["default"].weight.grad, rtol=1e-10, atol=1e-12
+        )
+        torch.testing.assert_close(
+            mine.B.grad, peft_layer.lora_B["default"].weight.grad, rtol=1e-10, atol=1e-12
+        )
+    merged_ours = lo.merge_lora(ours).state_dict()
+    merged_theirs = theirs.merge_and_unload().state_dict()
+    assert merged_ours.keys() == merged_theirs.keys()
+    for key, value in merged_ours.items():
+        torch.testing.assert_close(value, merged_theirs[key], rtol=1e-12, atol=1e-12, msg=key)
 
 
 def test_lora_a_comes_from_its_own_seeded_generator():

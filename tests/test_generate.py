@@ -1,7 +1,8 @@
 """helpers.generate: the sampling filters against transformers' logits warpers on random logits, the sampler
 against the probabilities it draws from, the KV-cached loop against the uncached one (same greedy tokens,
 same sampled tokens for the same seed, past the context limit too) and against transformers' own greedy
-generate on the same weights; the slider's numbers; clear errors."""
+generate on the same weights, stopping at end-of-sequence tokens and with left-padded prompts of different
+lengths too; the slider's numbers; clear errors."""
 
 import functools
 import math
@@ -20,10 +21,13 @@ from transformers.generation.logits_process import (
 
 from helpers import slider_view
 from helpers.generate import (
+    StaticCacheModel,
+    StaticKVCache,
     apply_temperature,
     entropy_bits,
     full_passes,
     generate,
+    generate_each,
     greedy,
     next_token,
     next_token_probs,
@@ -173,17 +177,25 @@ def small_gpt(seed=0):
     return model
 
 
+CACHES = ("concat", "static")  # the model's own torch.cat cache, or StaticCacheModel's preallocated one
+
+
+def with_cache(model, cache):
+    return StaticCacheModel(model) if cache == "static" else model
+
+
 def prompt(seed, B=2, T=5):
     return torch.randint(0, SMALL["vocab_size"], (B, T), generator=torch.Generator().manual_seed(seed))
 
 
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("T", [1, 5, 16, 20])  # inside, at and beyond the context limit
-def test_cached_greedy_is_identical_to_uncached_even_past_block_size(seed, T):
+@pytest.mark.parametrize("cache", CACHES)
+def test_cached_greedy_is_identical_to_uncached_even_past_block_size(seed, T, cache):
     model, idx = small_gpt(seed), prompt(seed, T=T)
     new = 30  # the sequence outgrows block_size = 16
     slow = generate(model, idx, new, temperature=0, use_cache=False)
-    fast = generate(model, idx, new, temperature=0, use_cache=True)
+    fast = generate(with_cache(model, cache), idx, new, temperature=0, use_cache=True)
     assert slow.shape == (2, T + new)
     assert torch.equal(slow[:, :T], idx)
     assert torch.equal(fast, slow)
@@ -195,11 +207,14 @@ def test_cached_greedy_is_identical_to_uncached_even_past_block_size(seed, T):
 
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize(("temperature", "k", "p"), [(1.0, None, None), (0.8, 5, None), (1.2, None, 0.9)])
-def test_cached_sampling_is_identical_to_uncached_with_the_same_seed(seed, temperature, k, p):
+@pytest.mark.parametrize("cache", CACHES)
+def test_cached_sampling_is_identical_to_uncached_with_the_same_seed(seed, temperature, k, p, cache):
     model, idx = small_gpt(seed), prompt(seed)
     kw = {"temperature": temperature, "top_k": k, "top_p": p}
     slow = generate(model, idx, 25, use_cache=False, generator=torch.Generator().manual_seed(seed), **kw)
-    fast = generate(model, idx, 25, use_cache=True, generator=torch.Generator().manual_seed(seed), **kw)
+    fast = generate(
+        with_cache(model, cache), idx, 25, use_cache=True, generator=torch.Generator().manual_seed(seed), **kw
+    )
     other = generate(
         model, idx, 25, use_cache=True, generator=torch.Generator().manual_seed(seed + 100), **kw
     )
@@ -221,9 +236,10 @@ def count_forward_lengths(model, run):
 
 
 @pytest.mark.parametrize(("T", "new"), [(1, 10), (5, 11), (5, 12), (5, 30), (16, 4), (20, 6), (3, 0)])
-def test_the_cache_feeds_one_token_until_the_window_is_full(T, new):
+@pytest.mark.parametrize("cache", CACHES)
+def test_the_cache_feeds_one_token_until_the_window_is_full(T, new, cache):
     model, idx = small_gpt(), prompt(0, T=T)
-    cached = count_forward_lengths(model, lambda: generate(model, idx, new, temperature=0))
+    cached = count_forward_lengths(model, lambda: generate(with_cache(model, cache), idx, new, temperature=0))
     uncached = count_forward_lengths(model, lambda: generate(model, idx, new, temperature=0, use_cache=False))
     block = SMALL["block_size"]
     assert uncached == [min(T + j, block) for j in range(new)]
@@ -231,6 +247,53 @@ def test_the_cache_feeds_one_token_until_the_window_is_full(T, new):
     assert sum(n > 1 or j == 0 for j, n in enumerate(cached)) == full_passes(T, new, block)
     for j, n in enumerate(cached):
         assert n == (min(T + j, block) if j == 0 or T + j > block else 1)
+
+
+@pytest.mark.parametrize(
+    "modern", [{}, {"n_kv_head": 1}, {"position": "rope", "n_kv_head": 2, "n_head": 4}]
+)  # GPT-2, multi-query attention, RoPE with grouped-query attention
+def test_static_cache_gives_the_same_tokens_with_gqa_and_rope(modern):
+    torch.manual_seed(1)
+    model = GPT(GPTConfig(**{**SMALL, **modern})).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(8.0 if p.dim() == 2 else 1.0)
+    idx = prompt(1, T=4)
+    slow = generate(model, idx, 20, temperature=0, use_cache=False)
+    assert torch.equal(generate(model, idx, 20, temperature=0), slow)
+    static = StaticCacheModel(model)  # buffers of block_size = 16 positions; 4 + 20 tokens outgrow them
+    assert torch.equal(generate(static, idx, 20, temperature=0), slow)
+    buffer = static.caches[0].k.data_ptr()
+    n_kv_head = model.config.n_kv_head or model.config.n_head
+    hs = model.config.n_embd // model.config.n_head
+    assert static.caches[0].k.shape == (2, n_kv_head, 16, hs)  # (B, kv heads only, max_len, hs)
+    assert torch.equal(generate(static, idx, 20, temperature=0), slow)  # again, in the same buffers
+    assert static.caches[0].k.data_ptr() == buffer
+    assert torch.equal(generate(static, idx[:1], 20, temperature=0), slow[:1])  # another batch size
+
+
+def test_static_cache_writes_in_place_into_one_buffer_per_layer():
+    model = small_gpt()
+    idx = prompt(0, T=3)
+    past = StaticKVCache.for_model(model, batch=2, max_len=10)
+    assert len(past) == SMALL["n_layer"] and past[0].k.shape == (2, 2, 10, 16)  # (B, n_kv_head, max_len, hs)
+    buffers = [(c.k.data_ptr(), c.v.data_ptr()) for c in past]
+    with torch.no_grad():
+        logits, _, present = model(idx, past_kv=past, use_cache=True)  # fill 3 positions
+        _, _, concat = model(idx, use_cache=True)
+        for c, (k, v) in zip(present, concat, strict=True):
+            assert c[0].shape == (2, 2, 3, 16)
+            torch.testing.assert_close(c[0], k, rtol=0, atol=0)
+            torch.testing.assert_close(c[1], v, rtol=0, atol=0)
+        nxt = logits[:, -1:].argmax(-1)  # (B, 1)
+        logits_static, _, present = model(nxt, past_kv=present, use_cache=True)
+        logits_concat, _, _ = model(nxt, past_kv=concat, use_cache=True)
+    assert all(a is b for a, b in zip(present, past, strict=True))  # the same objects come back
+    assert [(c.k.data_ptr(), c.v.data_ptr()) for c in past] == buffers  # never reallocated
+    assert past[0].length == 4 and past[0][0].data_ptr() == past[0].k.data_ptr()  # a view of the buffer
+    torch.testing.assert_close(logits_static, logits_concat, rtol=1e-6, atol=1e-6)
+    past[0].reset()
+    assert past[0][0].shape[2] == 0
 
 
 def test_full_passes_formula():
@@ -262,6 +325,96 @@ def test_greedy_matches_transformers_generate_on_the_same_weights(seed):
         )
     ours = generate(model, idx, new, temperature=0)
     assert torch.equal(ours, theirs)
+
+
+def eos_that_stop(model, idx, steps):
+    """Token ids that a free-running greedy generation produces at the given step of each row: using them
+    as end-of-sequence tokens makes the rows stop at different times (or earlier, if they appear before)."""
+    free = generate(model, idx, max(steps) + 1, temperature=0)
+    return sorted({int(free[b, idx.shape[1] + s]) for b, s in enumerate(steps)})
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_stopping_at_eos_matches_transformers_generate(seed, use_cache):
+    hf = hf_gpt2(seed)
+    model = load_hf_gpt2_state_dict(GPT(config_from_hf(hf.config)).eval(), hf.state_dict())
+    idx = prompt(seed, B=3, T=4)
+    eos = eos_that_stop(model, idx, steps=[2, 5, 8])
+    new = SMALL["block_size"] - 4
+    with torch.no_grad():
+        theirs = hf.generate(
+            idx,
+            attention_mask=torch.ones_like(idx),
+            max_new_tokens=new,
+            do_sample=False,
+            eos_token_id=eos,
+            pad_token_id=0,
+        )
+    ours = generate(model, idx, new, temperature=0, use_cache=use_cache, eos_token_id=eos, pad_token_id=0)
+    assert torch.equal(ours, theirs)
+    assert ours.shape[1] < 4 + new  # it stopped early: every row reached an eos
+    for row in ours[:, 4:].tolist():  # each row: tokens, one eos, then only padding
+        first = min(j for j, t in enumerate(row) if t in eos)
+        assert all(t == 0 for t in row[first + 1 :])
+    assert any(t not in eos for row in ours[:, 4:].tolist() for t in row[:1])  # not all stopped at once
+
+
+def test_a_single_eos_id_and_the_default_padding():
+    model, idx = small_gpt(), prompt(0, B=2, T=3)
+    (eos,) = eos_that_stop(model, idx[:1], steps=[4])
+    out = generate(model, idx, 12, temperature=0, eos_token_id=eos)
+    free = generate(model, idx, 12, temperature=0)
+    assert torch.equal(out[0, : 3 + 5], free[0, : 3 + 5])  # the same tokens up to and with the eos
+    assert out[0, 3 + 4] == eos
+    assert (out[0, 3 + 5 :] == eos).all()  # padded with the eos id when no pad id is given
+    assert torch.equal(generate(model, idx, 12, temperature=0, eos_token_id=None), free)
+
+
+def test_sampling_with_eos_is_the_same_with_and_without_the_cache():
+    model, idx = small_gpt(1), prompt(1, B=4, T=3)
+    eos = [0, 1, 2, 3]  # common enough that sampled rows stop at different steps
+    runs = [
+        generate(model, idx, 20, use_cache=c, generator=torch.Generator().manual_seed(3), eos_token_id=eos)
+        for c in (True, False)
+    ]
+    assert torch.equal(runs[0], runs[1])
+    stops = [next((j for j, t in enumerate(row) if t in eos), None) for row in runs[0][:, 3:].tolist()]
+    assert len(set(stops)) > 1, stops  # rows finished at different steps, so the padding was exercised
+    each = generate_each(model, [r for r in idx], 20, eos_token_id=iter(eos), temperature=0)
+    assert [e.tolist() for e in each] == [
+        generate_each(model, [r], 20, eos_token_id=eos, temperature=0)[0].tolist() for r in idx
+    ]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_different_prompt_lengths_match_transformers_with_left_padding(seed):
+    hf = hf_gpt2(seed)
+    model = load_hf_gpt2_state_dict(GPT(config_from_hf(hf.config)).eval(), hf.state_dict())
+    g = torch.Generator().manual_seed(seed)
+    lengths = [3, 6, 2, 6]
+    prompts = [torch.randint(1, SMALL["vocab_size"], (n,), generator=g) for n in lengths]
+    eos = eos_that_stop(model, prompts[1][None], steps=[3])
+    new = SMALL["block_size"] - max(lengths)
+    width = max(lengths)
+    padded = torch.zeros(len(prompts), width, dtype=torch.long)  # left padding with pad id 0
+    mask = torch.zeros_like(padded)
+    for i, p in enumerate(prompts):
+        padded[i, width - len(p) :], mask[i, width - len(p) :] = p, 1
+    with torch.no_grad():
+        theirs = hf.generate(
+            padded, attention_mask=mask, max_new_tokens=new, do_sample=False, eos_token_id=eos, pad_token_id=0
+        )
+    ours = generate_each(model, prompts, new, eos_token_id=eos, temperature=0)
+    for i, p in enumerate(prompts):
+        row = theirs[i, width:].tolist()
+        cut = next((j + 1 for j, t in enumerate(row) if t in eos), len(row))
+        assert ours[i].tolist() == p.tolist() + row[:cut], i
+    assert len(ours[1]) <= lengths[1] + 4 and int(ours[1][-1]) in eos  # prompt 1 stops at an eos
+    # each prompt is continued as if it were alone
+    for p, o in zip(prompts, ours, strict=True):
+        alone = generate(model, p[None], new, temperature=0, eos_token_id=eos)[0]
+        assert torch.equal(o, alone[: len(o)]) and (alone[len(o) :] == eos[0]).all()
 
 
 # --- the slider ------------------------------------------------------------------------------------------
@@ -329,7 +482,32 @@ def test_slider_moves_the_distribution_and_the_continuation():
         (lambda: generate(small_gpt(), prompt(0), -1), "max_new_tokens"),
         (lambda: generate(small_gpt(), prompt(0), 2, temperature=-1.0), "temperature must be >= 0"),
         (lambda: sampling_picture(torch.zeros(2, 3)), "one row"),
+        (lambda: generate(small_gpt(), prompt(0), 2, eos_token_id=37), "eos_token_id must be token ids"),
+        (lambda: generate(small_gpt(), prompt(0), 2, eos_token_id=[]), "eos_token_id must be token ids"),
+        (lambda: generate(small_gpt(), prompt(0), 2, eos_token_id=[1, -1]), "eos_token_id must be token ids"),
+        (lambda: generate(small_gpt(), prompt(0), 2, eos_token_id=1, pad_token_id=99), "pad_token_id"),
+        (lambda: generate(small_gpt(), prompt(0), 2, eos_token_id=1, pad_token_id=True), "pad_token_id"),
+        (lambda: generate_each(small_gpt(), [], 2), "non-empty list"),
+        (lambda: generate_each(small_gpt(), prompt(0), 2), "non-empty list"),
+        (lambda: generate_each(small_gpt(), [[1, 2], []], 2), "at least one token"),
         (lambda: full_passes(0, 3, 4), "prompt_len"),
+        (lambda: StaticCacheModel(small_gpt(), max_len=17), "max_len must be an int from 1 to block_size"),
+        (lambda: generate(StaticCacheModel(small_gpt(), max_len=6), prompt(0), 3), "exceed max_len 6"),
+        (lambda: StaticKVCache(0, 2, 8, 4), "batch must be a positive int"),
+        (lambda: StaticKVCache(1, 2, 8.0, 4), "max_len must be a positive int"),
+        (lambda: StaticKVCache.for_model(small_gpt(), 1, 17), "max_len must be an int from 1 to block_size"),
+        (
+            lambda: StaticKVCache(1, 2, 4, 3).append(torch.zeros(1, 2, 5, 3), torch.zeros(1, 2, 5, 3)),
+            "exceed",
+        ),
+        (
+            lambda: StaticKVCache(1, 2, 4, 3).append(torch.zeros(1, 1, 2, 3), torch.zeros(1, 1, 2, 3)),
+            "k and v",
+        ),
+        (
+            lambda: StaticKVCache(1, 2, 4, 3).append(torch.zeros(1, 2, 2, 3), torch.zeros(1, 2, 1, 3)),
+            "k and v",
+        ),
     ],
 )
 def test_bad_input_gets_a_clear_error(call, message):

@@ -167,3 +167,116 @@ def test_gradients_reach_every_parameter():
 def test_bad_inputs_get_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# --- chapter 17's modern choices --------------------------------------------------------------------------
+
+MODERN = dict(
+    SMALL, norm="rmsnorm", mlp="swiglu", position="rope", n_kv_head=2, tie_embeddings=False, bias=False
+)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_modern_gpt_kv_cache_continues_rope_positions(fused):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(**MODERN, fused_attention=fused)).eval()
+    assert "transformer.wpe.weight" not in model.state_dict()  # RoPE: no position table
+    assert model.lm_head.weight is not model.transformer.wte.weight
+    idx = torch.randint(0, SMALL["vocab_size"], (2, 15))
+    with torch.no_grad():
+        full, _ = model(idx)
+        a, _, cache = model(idx[:, :9], use_cache=True)
+        b, _, cache = model(idx[:, 9:], past_kv=cache, use_cache=True)
+    torch.testing.assert_close(torch.cat([a, b], 1), full, atol=1e-5, rtol=1e-5)
+    assert cache[0][0].shape == (2, 2, 15, 12)  # n_kv_head = 2 heads cached, not 4
+
+
+def test_modern_choices_change_the_parameter_count_as_expected():
+    C, V, L = SMALL["n_embd"], SMALL["vocab_size"], SMALL["n_layer"]
+    gpt2 = GPT(GPTConfig(**SMALL))
+    untied = GPT(GPTConfig(**SMALL, tie_embeddings=False))
+    assert untied.num_parameters() - gpt2.num_parameters() == V * C
+    no_wpe = GPT(GPTConfig(**SMALL, position="rope"))
+    assert gpt2.num_parameters() - no_wpe.num_parameters() == SMALL["block_size"] * C
+    gqa = GPT(GPTConfig(**SMALL, n_kv_head=1))
+    assert gpt2.num_parameters() - gqa.num_parameters() == L * 2 * (C - C // 4) * (
+        C + 1
+    )  # k, v rows + biases
+    assert no_wpe.num_parameters(exclude_embeddings=True) == gpt2.num_parameters(exclude_embeddings=True)
+
+
+def test_a_checkpoint_config_without_the_new_fields_still_loads():
+    old = {"vocab_size": 65, "block_size": 16, "n_layer": 1, "n_head": 2, "n_embd": 8, "dropout": 0.0,
+           "bias": True, "fused_attention": True, "layer_norm_eps": 1e-5}  # fmt: skip
+    config = GPTConfig(**old)
+    assert (config.norm, config.mlp, config.position, config.tie_embeddings) == (
+        "layernorm",
+        "gelu",
+        "learned",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (dict(n_kv_head=3), "n_kv_head"),
+        (dict(n_kv_head=0), "n_kv_head"),
+        (dict(norm="batchnorm"), "norm must be one of"),
+        (dict(mlp="relu"), "mlp must be one of"),
+        (dict(position="sinusoidal"), "position must be one of"),
+        (dict(mlp_hidden=0), "mlp_hidden"),
+        (dict(n_head=16, n_embd=48, position="rope"), "head size"),  # 3 channels per head: no pairs
+        (dict(position="rope", rope_theta=1.0), "rope_theta"),
+        (dict(layer_norm_eps=0.0), "layer_norm_eps"),
+    ],
+)
+def test_bad_config_combinations_name_the_field(fields, message):
+    with pytest.raises(ValueError, match=message):
+        GPTConfig(**{**SMALL, **fields})
+
+
+# GPT-2 config fields that change the computation: honoured (same logits) or rejected naming the field.
+GPT2_FIELDS = [
+    ("scale_attn_weights", dict(scale_attn_weights=False), "raise"),
+    ("scale_attn_by_inverse_layer_idx", dict(scale_attn_by_inverse_layer_idx=True), "raise"),
+    ("reorder_and_upcast_attn", dict(reorder_and_upcast_attn=True), "raise"),
+    ("add_cross_attention", dict(add_cross_attention=True), "raise"),
+    ("tie_word_embeddings", dict(tie_word_embeddings=False), "raise"),
+    ("activation_function", dict(activation_function="relu"), "raise"),
+    ("n_inner", dict(n_inner=40), "match"),
+    ("layer_norm_epsilon", dict(layer_norm_epsilon=0.3), "match"),
+]
+
+
+@pytest.mark.parametrize(("field", "change", "outcome"), GPT2_FIELDS, ids=[f[0] for f in GPT2_FIELDS])
+def test_every_gpt2_config_field_is_honoured_or_rejected(field, change, outcome):
+    if outcome == "raise":  # only the config is read before the error
+        config = random_hf_gpt2(**SMALL).config.to_dict()
+        with pytest.raises(ValueError, match=field):
+            config_from_hf({**config, **change})
+        return
+    hf = random_hf_gpt2(**SMALL, **change)
+    model = GPT(config_from_hf(hf.config)).eval()
+    load_hf_gpt2_state_dict(model, hf.state_dict())
+    idx = torch.randint(0, SMALL["vocab_size"], (2, 10), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(model(idx)[0], hf(idx).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_ablate_blocks_script_runs_a_tiny_job(tmp_path):
+    """Smoke test of scripts/ablate_blocks.py (the result it ships is re-read by chapter 17)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ablate_blocks.py"
+    out = tmp_path / "ablation.json"
+    args = ["--steps", "2", "--seeds", "0", "--eval-iters", "1", "--threads", "1", "--out", str(out)]
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    sizes = [v["parameters"] for v in report["variants"].values()]
+    assert set(report["variants"]) == {"gpt2", "rmsnorm", "swiglu", "rope", "gqa", "modern"}
+    assert max(sizes) / min(sizes) < 1.02  # equal parameter counts

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers.normalization import BatchNorm1d, LayerNorm, layer_norm
+from helpers.normalization import BatchNorm1d, LayerNorm, RMSNorm, layer_norm, rms_norm
 
 SEEDS = range(8)
 DT = torch.float64
@@ -162,5 +162,49 @@ def test_batch_norm_train_output_is_standardised_per_feature():
     ],
 )
 def test_bad_input_gets_a_clear_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# --- RMSNorm (chapter 17's modern block) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rms_norm_matches_torch(seed):
+    g = torch.Generator().manual_seed(seed)
+    shape = random_shape(g)
+    x = torch.randn(shape, generator=g, dtype=torch.float64) * 3 + 1
+    w = torch.randn(shape[-1], generator=g, dtype=torch.float64)
+    torch.testing.assert_close(rms_norm(x, w, 1e-6), F.rms_norm(x, (shape[-1],), w, 1e-6))
+    torch.testing.assert_close(rms_norm(x, None, 0.1), F.rms_norm(x, (shape[-1],), None, 0.1))
+    ours, theirs = RMSNorm(shape[-1], eps=1e-5).double(), torch.nn.RMSNorm(shape[-1], eps=1e-5).double()
+    with torch.no_grad():
+        ours.weight.copy_(w)
+        theirs.weight.copy_(w)
+    torch.testing.assert_close(ours(x), theirs(x))
+    assert list(dict(ours.named_parameters())) == ["weight"]  # no bias, one statistic fewer than LayerNorm
+
+
+def test_rms_norm_keeps_the_dtype_and_differs_from_layer_norm_only_by_the_mean():
+    x = torch.randn(5, 16)
+    assert rms_norm(x.bfloat16(), torch.ones(16, dtype=torch.bfloat16)).dtype == torch.bfloat16
+    centred = x - x.mean(-1, keepdim=True)
+    torch.testing.assert_close(rms_norm(centred, None, 1e-5), layer_norm(x, None, None, 1e-5))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: RMSNorm(0), "positive int"),
+        (lambda: RMSNorm(4, eps=0), "eps must be positive"),
+        (lambda: RMSNorm(4)(torch.ones(2, 3)), r"RMSNorm\(4\)"),
+        (
+            lambda: rms_norm(torch.ones(2, 3), torch.ones(4)),
+            "last dimension is 3",
+        ),
+        (lambda: rms_norm(torch.tensor(1.0), None), "scalar"),
+    ],
+)
+def test_rms_norm_bad_inputs_get_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()

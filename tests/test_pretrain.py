@@ -28,7 +28,6 @@ from helpers.gpt import GPT, GPTConfig
 from helpers.normalization import LayerNorm as BookLayerNorm
 from helpers.pretrain import (
     TrainConfig,
-    bits_per_char,
     estimate_loss,
     evaluate_all,
     get_batch,
@@ -141,11 +140,6 @@ def test_untrained_loss_is_log_vocab():
     model = tiny_model(vocab_size=97, block_size=32)
     loss = estimate_loss(model, torch.randint(0, 97, (500,)), iters=4, batch_size=8)
     assert abs(loss - math.log(97)) < 0.05  # N(0, 0.02) weights: nearly uniform predictions
-
-
-def test_bits_per_char():
-    assert bits_per_char(math.log(2)) == pytest.approx(1.0)
-    assert bits_per_char(math.log(256)) == pytest.approx(8.0)
 
 
 # --- optimiser ----------------------------------------------------------------------------------------------
@@ -450,7 +444,10 @@ def test_shipped_model_matches_its_json():
     model, vocab, info = load_shipped_gpt("cpu")
     text = load_corpus()
     assert vocab == CharVocab.from_text(text)  # the ids chapter 18 uses
-    assert info["config"] == {**model.config.__dict__}
+    shipped = {k: model.config.__dict__[k] for k in info["config"]}
+    assert info["config"] == shipped  # the sizes it was trained with
+    defaults = GPTConfig(**info["config"]).__dict__
+    assert model.config.__dict__ == defaults  # fields added since (RoPE, GQA, ...) keep GPT-2's behaviour
     assert model.num_parameters() == info["parameters"]
     assert info["steps"] == info["train_config"]["max_steps"]
     val = vocab.tensor(train_val_split(text, 0.9)[1])

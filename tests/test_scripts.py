@@ -59,6 +59,8 @@ def test_scripts_import_the_installed_package_without_path_edits():
 def test_the_tests_cover_every_script():
     tested = {"scripts/train_gpt.py", "scripts/bench_pretrain.py", "scripts/bench_generate.py"}
     tested |= {"scripts/bench_tokenizer.py", "scripts/bench_notebooks.py", "scripts/execute.py"}
+    tested |= {"scripts/ablate_blocks.py"}  # its tiny run is in test_gpt.py (it trains the book's GPT)
+    tested |= {"scripts/compare_ssm.py"}  # its tiny run is in test_ssm.py
     tested |= {"data/make_shapes.py", "data/make_corpus.py", "data/make_lora_sweep.py", "data/make_fsdd.py"}
     assert set(SCRIPTS + DATA_SCRIPTS) <= tested, "a new script needs a smoke test here"
     # data/make_fsdd.py needs a folder of recordings: its smoke test (on generated WAVs) is in test_audio.py
@@ -95,8 +97,24 @@ def test_bench_pretrain_on_a_small_text(tmp_path):
 
 def test_bench_generate_a_few_tokens(tmp_path):
     # 4 tokens are too few for the cache to pay off: the goal line says "NOT met" and the exit code is 1
-    out = run("scripts/bench_generate.py", "--new", "4", "--repeats", "1", cwd=tmp_path, ok=(0, 1))
+    out = run(
+        "scripts/bench_generate.py",
+        "--size",
+        "shipped",
+        "--new",
+        "4",
+        "--repeats",
+        "1",
+        cwd=tmp_path,
+        ok=(0, 1),
+    )
     assert "cache tok/s" in out and "greedy outputs identical with and without the cache" in out
+
+
+def test_bench_generate_at_gpt2_size_a_few_tokens(tmp_path):
+    args = ("--size", "124m", "--new", "3", "--repeats", "1", "--batches", "1,2")
+    out = run("scripts/bench_generate.py", *args, cwd=tmp_path, ok=(0, 1))
+    assert "static tok/s" in out and "greedy outputs identical in all three ways" in out
 
 
 def test_bench_tokenizer_on_a_little_text(tmp_path):

@@ -13,14 +13,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers import slider_view
+from helpers.attention import SelfAttention
+from helpers.normalization import RMSNorm
 from helpers.transformer import (
     MLP,
     Block,
+    SwiGLU,
     apply_rope,
     frequencies,
     gelu,
+    rope,
     rope_angles,
     sinusoidal_encoding,
+    swiglu_hidden,
 )
 
 warnings.filterwarnings("ignore", message=".*non-interactive.*")
@@ -161,7 +166,7 @@ def test_residual_path_carries_the_gradient_when_sublayers_are_zero():
     torch.testing.assert_close(x.grad, torch.ones_like(x))
 
 
-# --- positional encodings ----------------------------------------------------------------------------------
+# --- positional encodings ---------------------------------------------------------------------------------
 
 
 def test_sinusoidal_values_follow_the_formula():
@@ -252,7 +257,7 @@ def test_bad_inputs_get_clear_errors(call, message):
         call()
 
 
-# --- chapter 17's RoPE slider, moved headless ---------------------------------------------------------------
+# --- chapter 17's RoPE slider, moved headless -------------------------------------------------------------
 
 
 def test_rope_offset_slider_moves_the_picture_but_not_the_score():
@@ -276,3 +281,65 @@ def test_rope_offset_slider_moves_the_picture_but_not_the_score():
     score_10 = rotated(10) @ apply_rope(k[None], offset=7)[0]
     score_20 = rotated(20) @ apply_rope(k[None], offset=17)[0]
     assert score_10.item() == pytest.approx(score_20.item())  # ... but the score stays
+
+
+# --- the modern block: SwiGLU, RMSNorm, RoPE inside attention ---------------------------------------------
+
+
+def test_swiglu_is_silu_gate_times_up_then_down():
+    from transformers.activations import SiLUActivation
+
+    torch.manual_seed(0)
+    mlp = SwiGLU(16, hidden=40)
+    x = torch.randn(2, 5, 16)
+    gate, up = x @ mlp.gate_proj.weight.T, x @ mlp.up_proj.weight.T  # (B, T, 40)
+    expected = (gate * torch.sigmoid(gate) * up) @ mlp.down_proj.weight.T  # (B, T, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(mlp(x), expected, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(mlp(x), mlp.down_proj(SiLUActivation()(mlp.gate_proj(x)) * mlp.up_proj(x)))
+    assert mlp.gate_proj.bias is None  # Llama's MLP has no biases
+    assert swiglu_hidden(48) == 128 and swiglu_hidden(64) % 8 == 0
+    gelu_weights = 2 * 48 * 4 * 48
+    assert abs(3 * 48 * swiglu_hidden(48) - gelu_weights) / gelu_weights < 0.05  # about as many weights
+
+
+def test_modern_block_choices_build_the_right_parts():
+    block = Block(
+        32, 4, bias=False, norm="rmsnorm", mlp="swiglu", mlp_hidden=48, n_kv_head=2, rotary=rope(500.0)
+    )
+    assert isinstance(block.ln_1, RMSNorm) and isinstance(block.mlp, SwiGLU)
+    assert block.mlp.up_proj.weight.shape == (48, 32) and block.attn.n_kv_head == 2
+    x = torch.randn(1, 6, 32)
+    with torch.no_grad():
+        y, (k, v) = block(x, use_cache=True)
+    assert y.shape == x.shape and k.shape == (1, 2, 6, 8)
+
+
+def test_rope_hook_is_apply_rope_with_its_base():
+    x = torch.randn(2, 3, 7, 8)
+    torch.testing.assert_close(rope(500.0)(x, 4), apply_rope(x, offset=4, base=500.0))
+
+
+def test_rope_in_attention_makes_scores_depend_only_on_relative_position():
+    """Shift every position by the same amount (a KV cache offset): a RoPE model's outputs do not change."""
+    torch.manual_seed(0)
+    attn = SelfAttention(32, 4, rotary=rope()).eval()
+    x = torch.randn(1, 6, 32)
+    shifted = SelfAttention(32, 4, rotary=lambda t, offset: apply_rope(t, offset + 37)).eval()
+    shifted.load_state_dict(attn.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(attn(x), shifted(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: Block(16, 4, norm="batchnorm"), "norm must be one of"),
+        (lambda: Block(16, 4, mlp="relu"), "mlp must be one of"),
+        (lambda: SwiGLU(16, hidden=0), "must be positive"),
+        (lambda: rope(1.0), "rope_theta"),
+    ],
+)
+def test_modern_block_bad_choices_get_clear_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

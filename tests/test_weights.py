@@ -7,6 +7,7 @@ corpus and a small randomly initialised transformers.GPT2LMHeadModel saved with 
 import json
 import shutil
 import struct
+from collections.abc import Mapping
 
 import pytest
 import torch
@@ -211,7 +212,9 @@ def test_bf16_release_loads(folder, tmp_path):
 def test_missing_folder_says_how_to_get_weights(tmp_path):
     with pytest.raises(FileNotFoundError, match="no folder 'nowhere'") as info:
         load_gpt2_folder(tmp_path / "nowhere")
-    assert HOW_TO_GET_GPT2 in str(info.value) and "huggingface-cli download gpt2" in str(info.value)
+    assert HOW_TO_GET_GPT2 in str(info.value) and "fetch_model('gpt2', download_if_missing=True)" in str(
+        info.value
+    )
 
 
 @pytest.mark.parametrize("missing", ["config.json", "model.safetensors", "vocab.json", "merges.txt"])
@@ -221,7 +224,7 @@ def test_missing_file_is_named(folder, tmp_path, missing):
     (copy / missing).unlink()
     with pytest.raises(FileNotFoundError, match=f"has no {missing}") as info:
         load_gpt2_folder(copy)
-    assert "save_pretrained" in str(info.value)
+    assert "hf download openai-community/gpt2 --revision" in str(info.value)  # how to get it, pinned
 
 
 def test_tokenizer_files_optional_when_not_asked_for(folder, tmp_path):
@@ -302,3 +305,203 @@ def test_weight_memory_slider_redraws_and_numbers_match():
     assert gib["fp32"] == pytest.approx(2 * gib["bf16"]) == pytest.approx(4 * gib["int8"])
     with pytest.raises(ValueError, match="must be >= 1"):
         weight_memory(0, 768)
+
+
+# --- chapter 21's real models and their stand-ins --------------------------------------------------------
+
+
+def test_tokenizer_from_the_files_matches_the_book_on_validation_text(folder):
+    """The notebook's oracle: `tokenizers` reading vocab.json + merges.txt (as it would GPT-2's own files)."""
+    from helpers.corpus import train_val_split
+
+    path, _, _ = folder
+    _, tok = load_gpt2_folder(path)
+    library = ByteLevelBPETokenizer(str(path / "vocab.json"), str(path / "merges.txt"))
+    _, val_text = train_val_split(load_corpus())
+    passage = val_text[:6000]
+    assert tok.encode(passage) == library.encode(passage).ids
+
+
+def test_corpus_loss_matches_transformers(folder):
+    path, hf, _ = folder
+    model, tok = load_gpt2_folder(path)
+    ids = torch.tensor(tok.encode(load_corpus()[-3000:])[: 4 * 64 + 1])  # (4 T + 1,)
+    x, y = ids[:-1].view(4, 64), ids[1:].view(4, 64)  # (B, T): inputs and next tokens
+    with torch.no_grad():
+        _, loss = model(x, y)
+        reference = torch.nn.functional.cross_entropy(hf(x).logits.flatten(0, 1), y.flatten())
+    assert abs(loss.item() - reference.item()) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def chat_folder(tmp_path_factory):
+    from helpers.stand_ins import make_chat_stand_in
+
+    return make_chat_stand_in(tmp_path_factory.mktemp("chat") / "tiny-chat")
+
+
+MESSAGES = [
+    [{"role": "user", "content": "What does a list comprehension do?"}],
+    [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "Bonjour ! naïve café"},
+        {"role": "assistant", "content": "Salut."},
+        {"role": "user", "content": "Et alors ?"},
+    ],
+]
+
+
+def test_chat_stand_in_has_the_layout_of_an_instruct_release(chat_folder):
+    from tokenizers import Tokenizer
+
+    from helpers.stand_ins import SPECIAL_TOKENS
+
+    names = {p.name for p in chat_folder.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= names
+    config = json.loads((chat_folder / "config.json").read_text())
+    assert config["model_type"] == "llama" and config["tie_word_embeddings"]
+    assert config["num_key_value_heads"] < config["num_attention_heads"]  # grouped-query attention
+    tok = Tokenizer.from_file(str(chat_folder / "tokenizer.json"))
+    assert [tok.token_to_id(t) for t in SPECIAL_TOKENS] == [0, 1, 2]  # SmolLM2's order
+    for marker in SPECIAL_TOKENS:  # each marker is one token, never split into bytes
+        assert tok.encode(f"a{marker}b", add_special_tokens=False).ids.count(tok.token_to_id(marker)) == 1
+
+
+def test_chat_stand_in_prompt_matches_transformers_apply_chat_template(chat_folder):
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    from helpers.chat import load_chat_template
+
+    template = load_chat_template(chat_folder)
+    assert template.special_tokens["eos_token"] == "<|im_end|>"
+    tok = Tokenizer.from_file(str(chat_folder / "tokenizer.json"))
+    hf_tok = AutoTokenizer.from_pretrained(chat_folder)
+    for messages in MESSAGES:
+        for opening in (True, False):
+            text = template.render(messages, add_generation_prompt=opening)
+            assert text == hf_tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=opening)
+            ids = hf_tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=opening)
+            ids = ids["input_ids"] if isinstance(ids, Mapping) else ids
+            assert tok.encode(text, add_special_tokens=False).ids == list(ids)
+
+
+def test_chat_stand_in_answers_like_transformers(chat_folder):
+    """The notebook's whole chat path - template, ids, the book's GPT, generate with EOS - against
+    transformers' LlamaForCausalLM.generate, including a run where the end-of-turn id does stop it."""
+    from tokenizers import Tokenizer
+    from transformers import LlamaForCausalLM
+
+    from helpers.chat import load_chat_template
+    from helpers.llama import load_llama_folder
+
+    template = load_chat_template(chat_folder)
+    tok = Tokenizer.from_file(str(chat_folder / "tokenizer.json"))
+    model = load_llama_folder(chat_folder)
+    hf = LlamaForCausalLM.from_pretrained(chat_folder).eval()
+    prompt = torch.tensor([tok.encode(template.render(MESSAGES[1]), add_special_tokens=False).ids])  # (1, T)
+    with torch.no_grad():
+        torch.testing.assert_close(model(prompt)[0], hf(prompt).logits, atol=1e-4, rtol=1e-4)
+    free = generate(model, prompt, 30, temperature=0)  # (1, T + 30)
+    # the stand-in never writes <|im_end|>, so pretend a token it does write ends the turn
+    stop = int(free[0, prompt.shape[1] + 5])
+    first = prompt.shape[1] + (free[0, prompt.shape[1] :] == stop).nonzero()[0].item()  # its first position
+    for eos in (tok.token_to_id("<|im_end|>"), stop):
+        ours = generate(model, prompt, 30, temperature=0, eos_token_id=eos)
+        theirs = hf.generate(
+            prompt,
+            attention_mask=torch.ones_like(prompt),
+            max_new_tokens=30,
+            do_sample=False,
+            eos_token_id=eos,
+            pad_token_id=eos,
+        )
+        assert ours.tolist() == theirs.tolist()
+    assert ours.shape[1] == first + 1 and int(ours[0, -1]) == stop  # stopped right after the first `stop`
+
+
+def test_chat_stand_in_rejects_bad_sizes(tmp_path):
+    from helpers.stand_ins import make_chat_stand_in
+
+    with pytest.raises(ValueError, match="vocab_size must be at least 300"):
+        make_chat_stand_in(tmp_path, vocab_size=100)
+    with pytest.raises(ValueError, match="n_kv_head"):
+        make_chat_stand_in(tmp_path, n_head=4, n_kv_head=3)
+    with pytest.raises(ValueError, match="even size"):
+        make_chat_stand_in(tmp_path, n_embd=60, n_head=4, n_kv_head=2)  # head size 15
+    assert not any(tmp_path.iterdir())  # nothing written before the check
+
+
+def real_folder(name):
+    """The cached folder of a real model, or skip with the command that fetches it."""
+    from helpers.hub import HubError, fetch_model, how_to_fetch
+
+    try:
+        return fetch_model(name)
+    except HubError:
+        pytest.skip(f"{name} is not in the Hugging Face cache on this machine. {how_to_fetch(name)}")
+
+
+def test_real_gpt2_matches_transformers_and_tokenizers():
+    path = real_folder("gpt2")
+    model, tok = load_gpt2_folder(path)
+    assert model.num_parameters() == gpt2_parameter_count(model.config) == 124_439_808
+    library = ByteLevelBPETokenizer(str(path / "vocab.json"), str(path / "merges.txt"))
+    text = load_corpus()[-2000:]
+    ids = tok.encode(text)
+    assert ids == library.encode(text).ids
+    hf = GPT2LMHeadModel.from_pretrained(path).eval()
+    x, y = torch.tensor([ids[:128]]), torch.tensor([ids[1:129]])  # (1, 128)
+    with torch.no_grad():
+        logits, loss = model(x, y)
+        torch.testing.assert_close(logits, hf(x).logits, atol=1e-3, rtol=1e-4)
+    assert loss.item() < 0.6 * torch.log(torch.tensor(50257.0)).item()  # a trained model beats chance
+
+
+def test_real_smollm2_instruct_answers_like_transformers():
+    from tokenizers import Tokenizer
+    from transformers import LlamaForCausalLM
+
+    from helpers.chat import load_chat_template
+    from helpers.llama import load_llama_folder
+
+    path = real_folder("smollm2-360m-instruct")
+    template = load_chat_template(path)
+    tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+    model = load_llama_folder(path, dtype=torch.float32)
+    assert model.num_parameters() == 361_821_120
+    prompt = torch.tensor([tok.encode(template.render(MESSAGES[0]), add_special_tokens=False).ids])
+    eos = tok.token_to_id(template.special_tokens["eos_token"])
+    ours = generate(model, prompt, 24, temperature=0, eos_token_id=eos)
+    hf = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    theirs = hf.generate(
+        prompt,
+        attention_mask=torch.ones_like(prompt),
+        max_new_tokens=24,
+        do_sample=False,
+        eos_token_id=eos,
+        pad_token_id=eos,
+    )
+    assert ours.tolist() == theirs.tolist()
+
+
+def test_smollm2_360m_parameter_count_from_its_config():
+    """The chapter's figure for SmolLM2-360M, 361,821,120, from its config.json's sizes (meta device)."""
+    from helpers.llama import config_from_llama
+
+    smollm2_360m = {
+        "model_type": "llama",
+        "vocab_size": 49152,
+        "hidden_size": 960,
+        "intermediate_size": 2560,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 15,
+        "num_key_value_heads": 5,
+        "max_position_embeddings": 8192,
+        "rope_theta": 100000,
+        "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": True,
+    }
+    with torch.device("meta"):
+        model = GPT(config_from_llama(smollm2_360m))
+    assert model.num_parameters() == 361_821_120

@@ -146,3 +146,24 @@ register(
         "the start of the text, and the relative positions the model sees are wrong.",
     )
 )
+
+# 17.5 ---------------------------------------------------------------------------------------------------
+# A Llama-3-8B-shaped model: 32 layers, 32 query heads and 8 key/value heads of 128 channels, bf16.
+KV_LAYERS, KV_HEADS, HEAD_DIM, KV_TOKENS, KV_BYTES = 32, 8, 128, 4096, 2
+register(
+    Exercise(
+        key="17.5",
+        title="the KV cache with grouped-query attention",
+        checker=matches_value(
+            2 * KV_LAYERS * KV_HEADS * HEAD_DIM * KV_TOKENS * KV_BYTES, what="the byte count"
+        ),
+        hint="per token and layer the cache holds one key and one value vector for each key/value head (not "
+        "each query head): 2 x n_kv_head x head_dim numbers, 2 bytes each in bf16. Then times layers and "
+        "tokens.",
+        solution=2 * KV_LAYERS * KV_HEADS * HEAD_DIM * KV_TOKENS * KV_BYTES,
+        wrong=2 * KV_LAYERS * 32 * HEAD_DIM * KV_TOKENS * KV_BYTES,  # counts the 32 query heads
+        explanation="2 x 32 x 8 x 128 x 4096 x 2 bytes = 536,870,912 bytes = 0.5 GiB for one 4096-token "
+        "sequence. With a key/value head per query head (32) it would be 2 GiB: grouped-query attention "
+        "divides the cache, and so the memory a server needs per concurrent user, by n_head / n_kv_head = 4.",
+    )
+)

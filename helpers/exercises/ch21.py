@@ -117,3 +117,49 @@ register(
         "(5.8 GiB in fp32), before activations and the KV cache.",
     )
 )
+
+
+# 21.5 ---------------------------------------------------------------------------------------------------
+def _llama_params(vocab_size, n_layer, n_embd, n_head, n_kv_head, mlp_hidden):
+    C, H = n_embd, mlp_hidden
+    kv = C // n_head * n_kv_head  # width of k (and of v): n_kv_head heads of C / n_head channels
+    per_layer = 2 * C + C * C + 2 * C * kv + C * C + 3 * C * H  # 2 RMSNorms, q, k and v, o, SwiGLU's three
+    return vocab_size * C + n_layer * per_layer + C  # + the final RMSNorm; the head is tied to the table
+
+
+def _llama_sizes(rng: np.random.Generator) -> tuple:
+    n_kv_head = int(rng.integers(1, 5))
+    n_head = n_kv_head * int(rng.integers(1, 5))
+    n_embd = n_head * 2 * int(rng.integers(1, 33))  # an even head size, as RoPE needs
+    return (
+        int(rng.integers(100, 60_000)),
+        int(rng.integers(1, 40)),
+        n_embd,
+        n_head,
+        n_kv_head,
+        int(rng.integers(1, 100)) * 16,
+    )
+
+
+def _forgets_grouped_query_attention(vocab_size, n_layer, n_embd, n_head, n_kv_head, mlp_hidden):
+    return _llama_params(vocab_size, n_layer, n_embd, n_head, n_head, mlp_hidden)  # k, v as wide as q
+
+
+assert _llama_params(49152, 32, 960, 15, 5, 2560) == 361_821_120  # SmolLM2-360M, the chapter's figure
+
+register(
+    Exercise(
+        key="21.5",
+        title="parameters of a Llama",
+        checker=matches_function(_llama_params, _llama_sizes, atol=0.5),
+        hint="no biases and no position table. Per layer: two RMSNorms (a weight of C each), q and o (C x C "
+        "each), k and v (C x kv each, where kv = n_kv_head heads of C / n_head channels), and SwiGLU's gate, "
+        "up and down (C x mlp_hidden each). Then the token table and a final RMSNorm; the head is tied.",
+        solution=_llama_params,
+        wrong=_forgets_grouped_query_attention,
+        explanation="With grouped-query attention k and v are only n_kv_head / n_head as wide as q: "
+        "SmolLM2-360M (C 960, 15 heads sharing 5 key-value heads) has k and v of width 320, not 960. "
+        "Per layer that is 2C + 2C^2 + 2C kv + 3C H; with V = 49152, 32 layers and H = 2560 the total "
+        "is 361,821,120.",
+    )
+)
