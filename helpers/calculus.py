@@ -6,7 +6,9 @@ can call, which is exactly what you need to test a hand-written backward pass (c
 The price is accuracy: eps too large and the slope is of a chord, not the tangent (truncation error);
 eps too small and the output difference drowns in floating-point rounding. Central differences with
 eps around 1e-6 in float64 balance the two. Taylor polynomials are here too: the same "best local
-approximation" idea, carried past the linear term.
+approximation" idea, carried past the linear term. Last, the matrix calculus backpropagation runs on:
+vector-Jacobian products of a linear layer and of softmax, which never build the Jacobian itself, and the
+Riemann sum that reads an integral as an area and as a weighted sum.
 """
 
 from __future__ import annotations
@@ -209,3 +211,68 @@ def taylor_picture(name: str, order: int, center: float, xs, tolerance: float = 
         "derivatives": np.array(derivatives),
         "good_interval": (float(xs[lo]), float(xs[hi])) if good[i] else (float(center), float(center)),
     }
+
+
+# --- matrix calculus: vector-Jacobian products ------------------------------------------------------------
+
+
+def linear_vjp(x, W, grad_y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The backward of y = x W^T + b: given grad_y = dL/dy, return (dL/dx, dL/dW, dL/db).
+
+    x is (..., n) - a vector, a batch (B, n) or a sequence batch (B, T, n) - W is (m, n) and grad_y has
+    y's shape (..., m). Each position's row gives dL/dx = grad_y W and an outer product grad_y^T x to
+    dL/dW; W and b are shared by every position, so their gradients add up over all of them.
+    """
+    x, W, grad_y = (np.asarray(a, dtype=float) for a in (x, W, grad_y))
+    if W.ndim != 2:
+        raise ValueError(f"W must be a matrix (m, n), got shape {W.shape}")
+    m, n = W.shape
+    if x.ndim == 0 or x.shape[-1] != n:
+        raise ValueError(f"W is {m}x{n}, so x needs {n} entries in its last axis, got shape {x.shape}")
+    if grad_y.shape != x.shape[:-1] + (m,):
+        raise ValueError(f"grad_y must have y's shape {x.shape[:-1] + (m,)}, got {grad_y.shape}")
+    grad_x = grad_y @ W  # (..., m) @ (m, n) -> (..., n)
+    rows_x, rows_g = x.reshape(-1, n), grad_y.reshape(-1, m)  # (B*T, n), (B*T, m): every position a row
+    grad_W = rows_g.T @ rows_x  # (m, n): the sum over positions of the outer products g x^T
+    grad_b = rows_g.sum(axis=0)  # (m,)
+    return grad_x, grad_W, grad_b
+
+
+def softmax_jacobian(p) -> np.ndarray:
+    """The Jacobian dp/dz of p = softmax(z), from p alone: diag(p) - p p^T, for every row of p (..., C).
+
+    Entry (i, j) is p_i (delta_ij - p_j): raising logit j raises p_j and lowers every other p_i in
+    proportion to it. The result has shape (..., C, C); each row sums to 0 (adding one number to every
+    logit changes no probability).
+    """
+    p = np.asarray(p, dtype=float)
+    if p.ndim == 0 or not np.allclose(p.sum(axis=-1), 1.0) or np.any(p < 0):
+        raise ValueError("p must hold probabilities along its last axis (non-negative, summing to 1)")
+    return p[..., :, None] * np.eye(p.shape[-1]) - p[..., :, None] * p[..., None, :]  # (..., C, C)
+
+
+# --- the integral as an area and as a weighted sum -------------------------------------------------------
+
+
+def riemann_sum(f, a: float, b: float, n: int, rule: str = "midpoint") -> float:
+    """The area under f on [a, b] as n thin rectangles: sum_i f(x_i) dx with dx = (b - a) / n.
+
+    rule picks where each rectangle's height is read: "left" end, "midpoint" (error ~ 1/n^2) or the
+    "trapezoid" average of both ends (also ~ 1/n^2). f must accept a numpy array of points.
+    """
+    if not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be a positive integer number of pieces, got {n!r}")
+    if not (math.isfinite(a) and math.isfinite(b) and a < b):
+        raise ValueError(f"need finite a < b, got a = {a}, b = {b}")
+    edges = np.linspace(a, b, n + 1)
+    dx = (b - a) / n
+    if rule == "left":
+        heights = np.asarray(f(edges[:-1]), dtype=float)
+    elif rule == "midpoint":
+        heights = np.asarray(f((edges[:-1] + edges[1:]) / 2), dtype=float)
+    elif rule == "trapezoid":
+        ends = np.asarray(f(edges), dtype=float)
+        heights = (ends[:-1] + ends[1:]) / 2
+    else:
+        raise ValueError(f"rule must be 'left', 'midpoint' or 'trapezoid', got {rule!r}")
+    return float(heights.sum() * dx)

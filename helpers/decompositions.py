@@ -4,8 +4,10 @@ Chapter 1 (`helpers.linalg`) gave the determinant; chapter 2 (`helpers.geometry`
 orthogonal bases. This module adds power iteration (the dominant eigenpair), the Jacobi eigen-solver for
 every eigenpair of a symmetric matrix, the SVD computed from the eigen-decomposition of A^T A (the
 textbook route; see `svd_via_eigen` for why libraries avoid it), and rank-k approximation with the
-"energy" bookkeeping the image-compression slider shows. tests/test_decompositions.py checks everything
-against numpy.linalg (eig, eigh, svd) and scikit-learn on random inputs.
+"energy" bookkeeping the image-compression slider shows, and the Cholesky factorisation S = L L^T of a
+symmetric positive-definite matrix (chapter 5 samples correlated Gaussians with it).
+tests/test_decompositions.py checks everything against numpy.linalg (eig, eigh, svd, cholesky) and
+scikit-learn on random inputs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from helpers.linalg import as_matrix
 
 class ConvergenceError(RuntimeError):
     """An iteration ran out of steps before reaching its tolerance."""
+
+
+class NotPositiveDefiniteError(ValueError):
+    """Cholesky met a pivot that is not positive: the symmetric matrix is not positive definite."""
 
 
 class PowerIteration(NamedTuple):
@@ -76,7 +82,9 @@ def symmetric_eigen(S, tol: float = 1e-14, max_sweeps: int = 50) -> tuple[np.nda
     off-diagonal part to zero, leaving the eigenvalues on the diagonal and the product of the rotations,
     an orthogonal V, holding the eigenvectors. It stops when the off-diagonal part is below tol * |S|_F.
     """
-    S = _square(S, "S")
+    S = as_matrix(S, "S")
+    if S.shape[0] != S.shape[1]:
+        raise ValueError(f"S must be square, got {S.shape[0]}x{S.shape[1]}")
     if not np.allclose(S, S.T, rtol=1e-12, atol=1e-12 * float(np.abs(S).max(initial=0.0))):
         raise ValueError("S is not symmetric; symmetric_eigen needs S == S.T (use power_iteration otherwise)")
     A = (S + S.T) / 2  # (n, n) exactly symmetric
@@ -104,6 +112,31 @@ def symmetric_eigen(S, tol: float = 1e-14, max_sweeps: int = 50) -> tuple[np.nda
                 A[p, :], A[q, :] = c * Ap - s * Aq, s * Ap + c * Aq
                 A[p, q] = A[q, p] = 0.0  # zero by construction; store it exactly
     raise ConvergenceError(f"Jacobi did not converge in {max_sweeps} sweeps")
+
+
+def cholesky(S) -> np.ndarray:
+    """L, lower triangular with a positive diagonal, such that S = L L^T, for symmetric positive-definite S.
+
+    Column by column: L_jj = sqrt(S_jj - sum_{k<j} L_jk^2) and L_ij = (S_ij - sum_{k<j} L_ik L_jk) / L_jj
+    for i > j. The square root is of a positive number exactly when S is positive definite, so the
+    factorisation is also the cheapest test of positive definiteness.
+    """
+    S = as_matrix(S, "S")
+    if S.shape[0] != S.shape[1]:
+        raise ValueError(f"S must be square, got {S.shape[0]}x{S.shape[1]}")
+    if not np.allclose(S, S.T, rtol=1e-12, atol=1e-12 * max(1.0, float(np.abs(S).max(initial=0.0)))):
+        raise ValueError("S must be symmetric (S = S^T) for a Cholesky factorisation")
+    n = S.shape[0]
+    L = np.zeros((n, n))
+    for j in range(n):
+        pivot = S[j, j] - L[j, :j] @ L[j, :j]
+        if not pivot > 0:
+            raise NotPositiveDefiniteError(
+                f"pivot {j} is {pivot:.3g} <= 0: S is not positive definite (x^T S x <= 0 for some x != 0)"
+            )
+        L[j, j] = np.sqrt(pivot)
+        L[j + 1 :, j] = (S[j + 1 :, j] - L[j + 1 :, :j] @ L[j, :j]) / L[j, j]  # the rest of column j
+    return L
 
 
 def _orthonormal_completion(U: np.ndarray, m: int) -> np.ndarray:

@@ -148,6 +148,24 @@ def rank(A) -> int:
     return len(row_echelon(A)[1])
 
 
+def null_space(A) -> np.ndarray:
+    """A basis of the kernel {x : A x = 0}, one vector per column (n, n - rank), read off the echelon form.
+
+    Every column without a pivot is free: set that free variable to 1 and the other free ones to 0, and
+    the pivot rows of the reduced echelon form say what each pivot variable must be.
+    """
+    A = as_matrix(A)
+    n = A.shape[1]
+    R, pivots = row_echelon(A)
+    free = [j for j in range(n) if j not in pivots]
+    basis = np.zeros((n, len(free)))
+    for k, j in enumerate(free):
+        basis[j, k] = 1.0
+        for row, p in enumerate(pivots):
+            basis[p, k] = -R[row, j]  # pivot variable p = -(its row's entry in free column j)
+    return basis
+
+
 def inverse(A) -> np.ndarray:
     """A^{-1} by Gauss-Jordan: row-reduce [A | I] until the left half is I; the right half is then A^{-1}."""
     A = as_matrix(A)

@@ -352,3 +352,84 @@ def test_taylor_slider_moves_the_picture():
 def test_taylor_and_eps_helpers_give_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# --- matrix calculus: vector-Jacobian products against torch.autograd --------------------------------------
+
+
+@pytest.mark.parametrize("leading", [(), (3,), (2, 4)], ids=["vector", "(B, C)", "(B, T, C)"])
+@pytest.mark.parametrize("seed", range(4))
+def test_linear_vjp_matches_autograd_on_batches_and_sequences(leading, seed):
+    rng = np.random.default_rng(seed)
+    n, m = (int(k) for k in rng.integers(1, 7, size=2))
+    x, W, b = rng.normal(size=(*leading, n)), rng.normal(size=(m, n)), rng.normal(size=m)
+    g = rng.normal(size=(*leading, m))
+    tensors = [torch.tensor(a, requires_grad=True) for a in (x, W, b)]
+    y = torch.nn.functional.linear(*tensors)  # x W^T + b
+    oracle = torch.autograd.grad(y, tensors, grad_outputs=torch.from_numpy(g))
+    for ours, theirs in zip(calculus.linear_vjp(x, W, g), oracle, strict=True):
+        assert ours.shape == tuple(theirs.shape) and np.allclose(ours, theirs.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((np.ones((2, 3)), np.ones(3), np.ones((2, 1))), "W must be a matrix"),
+        ((np.ones((2, 3)), np.ones((4, 2)), np.ones((2, 4))), "needs 2 entries"),
+        ((np.ones((2, 3)), np.ones((4, 3)), np.ones((3, 4))), "grad_y must have y's shape"),
+    ],
+)
+def test_linear_vjp_names_the_shape_that_is_wrong(args, message):
+    with pytest.raises(ValueError, match=message):
+        calculus.linear_vjp(*args)
+
+
+@pytest.mark.parametrize("leading", [(), (3,), (2, 4)])
+def test_softmax_jacobian_matches_autograd_and_its_rows_sum_to_zero(leading):
+    rng = np.random.default_rng(len(leading))
+    z = torch.from_numpy(rng.normal(size=(*leading, 5)) * 2)
+    p = torch.softmax(z, dim=-1).numpy()
+    J = calculus.softmax_jacobian(p)  # (..., C, C)
+    for index in np.ndindex(*leading):
+        oracle = torch.autograd.functional.jacobian(lambda t: torch.softmax(t, dim=-1), z[index]).numpy()
+        assert np.allclose(J[index], oracle, atol=1e-12)
+    assert np.allclose(J.sum(axis=-1), 0, atol=1e-14) and np.allclose(J, np.swapaxes(J, -1, -2))
+
+
+@pytest.mark.parametrize("p", [[0.5, 0.6], [1.2, -0.2], 0.3])
+def test_softmax_jacobian_refuses_what_is_not_a_distribution(p):
+    with pytest.raises(ValueError, match="probabilities"):
+        calculus.softmax_jacobian(p)
+
+
+# --- the integral -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, f, a, b",
+    [("exp", np.exp, 0.0, 1.0), ("sin", np.sin, 0.3, 2.0), ("poly", lambda x: x**3 - x, -1.0, 2.5)],
+)
+def test_riemann_sums_converge_to_sympy_at_their_rates(name, f, a, b):
+    import sympy as sp  # the oracle, only needed here
+
+    x = sp.Symbol("x")
+    expression = {"exp": sp.exp(x), "sin": sp.sin(x), "poly": x**3 - x}[name]
+    exact = float(sp.integrate(expression, (x, a, b)))
+    for rule, order in [("left", 1), ("midpoint", 2), ("trapezoid", 2)]:
+        coarse, fine = (abs(calculus.riemann_sum(f, a, b, n, rule) - exact) for n in (100, 1000))
+        assert 0.8 * 10**order < coarse / fine < 1.2 * 10**order, (name, rule, coarse / fine)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n": 0}, "positive integer"),
+        ({"n": 2.5}, "positive integer"),
+        ({"b": 0.0}, "a < b"),
+        ({"rule": "right"}, "rule"),
+    ],
+)
+def test_riemann_sum_bad_input(kwargs, message):
+    arguments = {"f": np.sin, "a": 0.0, "b": 1.0, "n": 10} | kwargs
+    with pytest.raises(ValueError, match=message):
+        calculus.riemann_sum(**arguments)

@@ -219,3 +219,35 @@ def test_compression_slider_moves_the_image_and_the_numbers():
         assert picture["storage_ratio"] == pytest.approx(k * (40 + 30 + 1) / (40 * 30))
     full = dec.compression(svd, 30)
     np.testing.assert_allclose(full["approximation"], image, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_cholesky_matches_numpy_on_random_positive_definite_matrices(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 9))
+    X = rng.normal(size=(n + 3, n))
+    S = X.T @ X + 0.1 * np.eye(n)  # (n, n) symmetric positive definite
+    L = dec.cholesky(S)
+    assert np.allclose(L, np.linalg.cholesky(S), atol=1e-10)
+    assert np.allclose(L @ L.T, S) and np.allclose(L, np.tril(L)) and np.all(np.diag(L) > 0)
+
+
+@pytest.mark.parametrize(
+    "S, error, message",
+    [
+        (
+            [[1.0, 2.0], [2.0, 1.0]],
+            dec.NotPositiveDefiniteError,
+            "not positive definite",
+        ),  # eigenvalues 3, -1
+        ([[1.0, 0.0], [0.0, 0.0]], dec.NotPositiveDefiniteError, "pivot 1"),  # semi-definite only
+        ([[2.0, 1.0], [0.0, 2.0]], ValueError, "symmetric"),
+        ([[1.0, 0.0, 0.0]], ValueError, "square"),
+    ],
+)
+def test_cholesky_refuses_what_it_cannot_factor(S, error, message):
+    with pytest.raises(error, match=message):
+        dec.cholesky(S)
+    if error is dec.NotPositiveDefiniteError:
+        with pytest.raises(np.linalg.LinAlgError):  # numpy agrees
+            np.linalg.cholesky(np.array(S))

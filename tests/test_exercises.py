@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from helpers.exercises import all_exercises, check, get, passes, solution
+from helpers.exercises.core import by_hand
 
 EXERCISES = all_exercises()
 
@@ -60,3 +61,30 @@ def test_value_checker_explains_shape_errors(capsys):
 def test_unknown_keys_are_clear_errors(key):
     with pytest.raises(KeyError, match="exercise"):
         get(key)
+
+
+def _solves(A, b):
+    return np.linalg.solve(A, b)
+
+
+def test_by_hand_refuses_a_library_shortcut_however_it_is_reached():
+    from numpy.linalg import solve as imported_solve
+
+    checker = by_hand(lambda f: f(np.eye(2), np.ones(2)), {"numpy.linalg.solve": "Eliminate by hand."})
+    with pytest.raises(AssertionError, match="numpy.linalg.solve"):
+        checker(_solves)  # called through the module: replaced during the check
+    globals()["imported_solve"] = imported_solve
+    try:
+        with pytest.raises(AssertionError, match="calls numpy.linalg.solve"):
+            checker(lambda A, b: imported_solve(A, b))  # a closure over the import
+        with pytest.raises(AssertionError, match="calls numpy.linalg.solve"):
+            checker(eval("lambda A, b: imported_solve(A, b)", globals()))  # a global name: caught before
+    finally:
+        del globals()["imported_solve"]
+    checker(lambda A, b: b / np.diag(A))  # by hand: accepted
+    assert np.linalg.solve(np.eye(2), np.ones(2)).tolist() == [1.0, 1.0]  # restored afterwards
+
+
+def test_by_hand_rejects_a_name_that_does_not_exist():
+    with pytest.raises(ValueError, match="has no attribute 'solvee'"):
+        by_hand(lambda f: None, {"numpy.linalg.solvee": ""})

@@ -95,3 +95,23 @@ def test_apply_to_points_is_matvec_on_each_row():
     A, P = rng.normal(size=(3, 2)), rng.normal(size=(5, 2))
     expected = np.stack([linalg.matvec(A, p) for p in P])
     np.testing.assert_allclose(linalg.apply_to_points(A, P), expected)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_null_space_spans_the_same_kernel_as_scipy(seed):
+    from scipy.linalg import null_space as scipy_null_space  # the oracle, only needed here
+
+    rng = np.random.default_rng(seed)
+    m, n, r = int(rng.integers(1, 7)), int(rng.integers(1, 7)), int(rng.integers(0, 5))
+    A = rng.integers(-3, 4, size=(m, r)) @ rng.integers(-3, 4, size=(r, n)) * 1.0  # rank <= r
+    N, oracle = linalg.null_space(A), scipy_null_space(A)
+    assert N.shape == oracle.shape == (n, n - np.linalg.matrix_rank(A))  # rank-nullity
+    assert np.allclose(A @ N, 0, atol=1e-9)
+    if N.shape[1]:  # same span: projecting the oracle's basis onto ours changes nothing
+        assert np.allclose(N @ np.linalg.lstsq(N, oracle, rcond=None)[0], oracle, atol=1e-9)
+
+
+def test_null_space_of_an_invertible_matrix_is_empty_and_bad_input_is_refused():
+    assert linalg.null_space(np.eye(3)).shape == (3, 0)
+    with pytest.raises(ValueError, match="matrix"):
+        linalg.null_space([1.0, 2.0])

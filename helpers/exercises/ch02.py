@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from helpers.exercises.core import Exercise, matches_function, matches_value, register
-from helpers.geometry import project_onto_line
+from helpers.exercises.core import Exercise, by_hand, matches_function, matches_value, register
+from helpers.geometry import project, project_onto_line
 
 # 2.1 ----------------------------------------------------------------------------------------------------
 register(
@@ -43,6 +43,11 @@ def _vector_and_direction(rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     return rng.normal(size=d), rng.normal(size=d) * rng.uniform(0.2, 5.0)  # a is rarely of length 1
 
 
+def _project_onto_line_by_hand(x, a):
+    c = (a @ x) / (a @ a)  # the c that makes x - c a orthogonal to a
+    return c * a
+
+
 def _assumes_unit_length(x, a):
     return (a @ x) * a  # right only when |a| = 1
 
@@ -51,10 +56,17 @@ register(
     Exercise(
         key="2.3",
         title="projection onto any line",
-        checker=matches_function(project_onto_line, _vector_and_direction),
+        checker=by_hand(
+            matches_function(project_onto_line, _vector_and_direction),
+            {
+                "helpers.geometry.project_onto_line": "Find c with (x - c a) . a = 0 yourself.",
+                "helpers.geometry.project": "Find c with (x - c a) . a = 0 yourself.",
+                "helpers.geometry.projection_matrix": "Find c with (x - c a) . a = 0 yourself.",
+            },
+        ),
         hint="the projection is c a for the number c that makes x - c a orthogonal to a: (x - c a) . a = 0. "
         "Solve for c; a need not have length 1.",
-        solution=project_onto_line,
+        solution=_project_onto_line_by_hand,
         wrong=_assumes_unit_length,
     )
 )
@@ -73,5 +85,80 @@ register(
         "A^T y = (12, 23); solving gives intercept 1.5 and slope 1. The line through the two end points, "
         "1 + t, has the same slope but sits too low: its residuals (0, 1, 1, 0) do not sum to zero, which "
         "the column of ones in A demands.",
+    )
+)
+
+
+# 2.5 ----------------------------------------------------------------------------------------------------
+def _vector_and_subspace(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    m = int(rng.integers(2, 8))
+    n = int(rng.integers(1, m + 1))
+    return rng.normal(size=m), rng.normal(size=(m, n)) * rng.uniform(0.2, 5.0)  # columns rarely orthonormal
+
+
+def _project_onto_columns(b, A):
+    x_hat = np.linalg.solve(A.T @ A, A.T @ b)  # the normal equations: A^T (b - A x) = 0
+    return A @ x_hat
+
+
+def _assumes_orthonormal_columns(b, A):
+    return A @ (A.T @ b)  # right only when A^T A = I
+
+
+register(
+    Exercise(
+        key="2.5",
+        title="projection onto a subspace",
+        checker=by_hand(
+            matches_function(project, _vector_and_subspace),
+            {
+                "numpy.linalg.lstsq": "Write down the normal equations and solve them.",
+                "numpy.linalg.pinv": "Write down the normal equations and solve them.",
+                "numpy.linalg.qr": "Write down the normal equations and solve them.",
+                "numpy.linalg.svd": "Write down the normal equations and solve them.",
+                "scipy.linalg.lstsq": "Write down the normal equations and solve them.",
+                "helpers.geometry.project": "That is the chapter's own answer; write yours.",
+                "helpers.geometry.projection_matrix": "That is the chapter's own answer; write yours.",
+                "helpers.geometry.least_squares": "Write down the normal equations and solve them.",
+                "helpers.geometry.gram_schmidt": "Write down the normal equations and solve them.",
+            },
+        ),
+        hint="the projection is p = A x_hat, where the residual b - A x_hat is orthogonal to every column: "
+        "A^T (b - A x_hat) = 0. That is a small square system for x_hat; np.linalg.solve may solve it.",
+        solution=_project_onto_columns,
+        wrong=_assumes_orthonormal_columns,
+        explanation="A^T A x_hat = A^T b has one equation per column of A; solve it and p = A x_hat. "
+        "A (A^T b) is the shortcut that is right only for orthonormal columns, where A^T A = I: with "
+        "any other basis of the same subspace it lands somewhere else.",
+    )
+)
+
+
+# 2.6 ----------------------------------------------------------------------------------------------------
+def _within_a_factor_of_two_of(expected: float):
+    def checker(answer) -> None:
+        assert np.ndim(answer) == 0, "answer with one number"
+        value = float(answer)
+        assert expected / 2 <= value <= expected * 2, (
+            f"{value:g} is more than a factor 2 away from what the experiment finds"
+        )
+
+    return checker
+
+
+register(
+    Exercise(
+        key="2.6",
+        title="predict: how similar are two random directions?",
+        checker=_within_a_factor_of_two_of(float(np.sqrt(2 / np.pi / 1000))),
+        hint="cos = u . v / (|u| |v|). |u| and |v| are both close to sqrt(1000); u . v is a sum of 1000 "
+        "products of independent numbers with mean 0 and variance 1, so its size is about sqrt(1000).",
+        solution=0.025,
+        wrong=0.5,  # the 2-D intuition: a random angle, anywhere between 0 and 180 degrees
+        explanation="u . v is a sum of 1000 independent terms of mean 0 and variance 1: its typical size is "
+        "sqrt(1000), about 32, while |u| |v| is about 1000. So |cos| is about 1 / sqrt(1000) = 0.03 (on "
+        "average sqrt(2 / pi) / sqrt(1000) = 0.025). In high dimensions almost all pairs of random "
+        "directions are almost orthogonal, which is why a cosine of 0.3 between two embeddings already "
+        "means something.",
     )
 )

@@ -3,7 +3,7 @@
 import numpy as np
 
 from helpers.decompositions import low_rank_approximation, rank_for_energy
-from helpers.exercises.core import Exercise, matches_function, matches_value, register
+from helpers.exercises.core import Exercise, by_hand, matches_function, matches_value, register
 
 # 3.1 ----------------------------------------------------------------------------------------------------
 register(
@@ -86,5 +86,108 @@ register(
         "s_1^2 + ... + s_k^2 >= fraction * (s_1^2 + ... + s_n^2); np.cumsum helps.",
         solution=rank_for_energy,
         wrong=_counts_singular_values_not_squares,
+    )
+)
+
+
+# 3.5 ----------------------------------------------------------------------------------------------------
+_numpy_qr = np.linalg.qr  # the oracle, kept before the checker takes numpy's name away from the answer
+
+
+def _tall_matrix(rng: np.random.Generator) -> tuple[np.ndarray]:
+    n = int(rng.integers(1, 6))
+    return (rng.normal(size=(n + int(rng.integers(0, 4)), n)),)
+
+
+def _check_qr(answer) -> None:
+    assert callable(answer), f"expected a function, got {type(answer).__name__}"
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        (A,) = _tall_matrix(rng)
+        got = answer(A.copy())
+        assert isinstance(got, tuple) and len(got) == 2, "return the pair (Q, R)"
+        Q, R = (np.asarray(part, dtype=float) for part in got)
+        m, n = A.shape
+        shown = np.array2string(A, precision=3)
+        assert Q.shape == (m, n) and R.shape == (n, n), f"on a {m}x{n} A: Q should be {m}x{n}, R {n}x{n}"
+        assert np.allclose(Q.T @ Q, np.eye(n), atol=1e-10), (
+            f"on A = {shown}: the columns of Q are not orthonormal"
+        )
+        assert np.allclose(R, np.triu(R), atol=1e-12), f"on A = {shown}: R is not upper triangular"
+        assert np.allclose(Q @ R, A, atol=1e-10), f"on A = {shown}: Q R is not A"
+        Q_np, R_np = _numpy_qr(A)
+        signs = np.sign(np.diag(R_np))  # numpy's columns may point the other way
+        assert np.allclose(R, R_np * signs[:, None], atol=1e-10), (
+            f"on A = {shown}: Q R = A, but R's diagonal should be positive (r_kk = |w_k|)"
+        )
+
+
+def _gram_schmidt_qr(A):
+    m, n = A.shape
+    Q, R = np.zeros((m, n)), np.zeros((n, n))
+    for k in range(n):
+        w = A[:, k].copy()  # what is left of column k
+        for j in range(k):
+            R[j, k] = Q[:, j] @ w  # its part along q_j ...
+            w -= R[j, k] * Q[:, j]  # ... removed
+        R[k, k] = np.sqrt(w @ w)
+        Q[:, k] = w / R[k, k]
+    return Q, R
+
+
+def _only_removes_the_last_direction(A):
+    m, n = A.shape
+    Q, R = np.zeros((m, n)), np.zeros((n, n))
+    for k in range(n):
+        w = A[:, k].copy()
+        if k > 0:  # subtracts the part along q_{k-1} only: w is not orthogonal to q_0 .. q_{k-2}
+            R[k - 1, k] = Q[:, k - 1] @ w
+            w -= R[k - 1, k] * Q[:, k - 1]
+        R[k, k] = np.sqrt(w @ w)
+        Q[:, k] = w / R[k, k]
+    return Q, R
+
+
+_FACTORISERS = {
+    "numpy.linalg.qr": "Subtract each column's parts along the q's found so far, then scale to length 1.",
+    "numpy.linalg.svd": "Subtract each column's parts along the q's found so far, then scale to length 1.",
+    "numpy.linalg.eigh": "Subtract each column's parts along the q's found so far, then scale to length 1.",
+    "numpy.linalg.cholesky": "R = cholesky(A^T A)^T is a clever route, but not this exercise.",
+    "scipy.linalg.qr": "Subtract each column's parts along the q's found so far, then scale to length 1.",
+    "helpers.geometry.gram_schmidt": "That is chapter 2's answer; write yours.",
+}
+register(
+    Exercise(
+        key="3.5",
+        title="QR by Gram-Schmidt",
+        checker=by_hand(_check_qr, _FACTORISERS),
+        hint="column by column: start from w = A[:, k]; for each earlier q_j set R[j, k] = q_j . w and "
+        "subtract R[j, k] q_j from w; then R[k, k] = |w| and q_k = w / |w|.",
+        solution=_gram_schmidt_qr,
+        wrong=_only_removes_the_last_direction,
+        explanation="Each column keeps only what is new in it, the part orthogonal to the columns before; "
+        "the parts removed are the entries of R above the diagonal, and the length of what is left is the "
+        "diagonal entry. Measuring each part against what is left so far (q_j . w, not q_j . a_k) is "
+        "modified Gram-Schmidt, the more accurate of the two in floating point.",
+    )
+)
+
+# 3.6 ----------------------------------------------------------------------------------------------------
+_SHEAR_100 = np.array([[1.0, 100.0], [0.0, 1.0]])
+register(
+    Exercise(
+        key="3.6",
+        title="predict: the stretch of a matrix whose eigenvalues are 1",
+        checker=matches_value(
+            np.linalg.svd(_SHEAR_100, compute_uv=False)[0], atol=0.5, what="your prediction"
+        ),
+        hint="eigenvalues describe directions the map keeps; they say nothing about how far it can stretch "
+        "other directions. What is |M x| for x = (0, 1)?",
+        solution=100.01,
+        wrong=1.0,  # the eigenvalues: the stretch along the only direction the shear keeps
+        explanation="M (0, 1) = (100, 1), of length about 100, so some unit vector is stretched at least "
+        "100-fold: sigma_1 = 100.01. The eigenvalues are both 1 because the only direction M keeps is the "
+        "x-axis, which it leaves alone. For a matrix that is not symmetric, eigenvalues and stretches can "
+        "be very different things; the singular values are the stretches.",
     )
 )

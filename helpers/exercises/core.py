@@ -164,3 +164,80 @@ def matches_function(
             )
 
     return checker
+
+
+def _resolve(dotted: str) -> tuple[Any, str, Any]:
+    """("numpy.linalg.solve") -> (the numpy.linalg module, "solve", the function itself)."""
+    owner_path, _, attribute = dotted.rpartition(".")
+    parts = owner_path.split(".")
+    owner = importlib.import_module(parts[0])
+    for i, part in enumerate(parts[1:], 1):
+        try:
+            owner = getattr(owner, part)
+        except AttributeError:
+            owner = importlib.import_module(".".join(parts[: i + 1]))
+    if not hasattr(owner, attribute):
+        raise ValueError(f"{dotted!r} names nothing: {owner_path} has no attribute {attribute!r}")
+    return owner, attribute, getattr(owner, attribute)
+
+
+def _global_references(function: Callable[..., Any]) -> set[int]:
+    """ids of the objects a function refers to by a global name (nested code included) or by closure."""
+    code_objects, seen = [getattr(function, "__code__", None)], set()
+    namespace = getattr(function, "__globals__", {})
+    for cell in getattr(function, "__closure__", None) or ():  # names captured from an enclosing scope
+        try:
+            seen.add(id(cell.cell_contents))
+        except ValueError:  # an empty cell
+            pass
+    while code_objects:
+        code = code_objects.pop()
+        if code is None:
+            continue
+        seen.update(id(namespace[name]) for name in code.co_names if name in namespace)
+        code_objects.extend(c for c in code.co_consts if inspect.iscode(c))
+    return seen
+
+
+def by_hand(checker: Checker, forbidden: dict[str, str]) -> Checker:
+    """A checker for a build-it exercise: `checker`, and the answer may not call the library shortcuts.
+
+    `forbidden` maps a dotted name ("numpy.linalg.solve") to what the exercise wants instead ("do the
+    back substitution yourself"). During the check each one is replaced by a function that fails the
+    answer, and a name imported straight into the notebook (`from numpy.linalg import solve`) is caught
+    too. The reference solution may call other helpers; only these shortcuts are refused.
+    """
+    targets = {dotted: _resolve(dotted) for dotted in forbidden}  # fails now, not mid-check, on a typo
+
+    def refuse(dotted: str) -> Callable[..., Any]:
+        def shortcut(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError(
+                f"this exercise is to build it yourself: {dotted} is off limits. {forbidden[dotted]}"
+            )
+
+        return shortcut
+
+    def checker_by_hand(answer: Any) -> None:
+        for dotted, (_, _, original) in targets.items():
+            if answer is original:  # the shortcut itself, handed in as the answer (check("1.2", solve))
+                raise AssertionError(
+                    f"your answer is {dotted} itself; this exercise is to build it. {forbidden[dotted]}"
+                )
+        if callable(answer):
+            used = _global_references(answer)
+            for dotted, (_, _, original) in targets.items():
+                if id(original) in used:
+                    raise AssertionError(
+                        f"your function calls {dotted}; this exercise is to build it yourself. "
+                        f"{forbidden[dotted]}"
+                    )
+        saved = [(owner, attribute, original) for owner, attribute, original in targets.values()]
+        try:
+            for dotted, (owner, attribute, _) in targets.items():
+                setattr(owner, attribute, refuse(dotted))
+            checker(answer)
+        finally:
+            for owner, attribute, original in saved:
+                setattr(owner, attribute, original)
+
+    return checker_by_hand
