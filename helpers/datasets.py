@@ -1,18 +1,17 @@
-"""The digits as a PyTorch `Dataset`, and DataLoaders over it (chapter 10).
+"""The digits as a PyTorch `Dataset` (chapter 10).
 
-`helpers.digits` fixes the book's split as numpy arrays; this module adds the two objects PyTorch's
-data pipeline is built from: a `Dataset` (a length and "give me example i") and a `DataLoader` (shuffle,
-batch and collate those examples). Shuffling uses its own seeded generator, so two runs see the same
-batches in the same order.
+`helpers.digits` fixes the book's split as numpy arrays; this module adds the object PyTorch's data
+pipeline starts from: a `Dataset` (a length and "give me example i"), which a `DataLoader` then shuffles,
+batches and collates (chapter 10 builds its loaders in the notebook, with a seeded generator).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from helpers.digits import SIDE, load_digits_split
+from helpers.digits import SIDE
 
 
 class DigitsDataset(Dataset):
@@ -34,19 +33,3 @@ class DigitsDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.X[i], self.y[i]  # (64,) or (1, 8, 8), ()
-
-
-def digits_loaders(
-    batch_size: int = 32, seed: int = 0, images: bool = False
-) -> tuple[DataLoader, DataLoader]:
-    """(train, test) DataLoaders over the book's digits split; train shuffles with a seeded generator."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    split = load_digits_split()
-    train = DigitsDataset(split.X_train, split.y_train, images=images)
-    test = DigitsDataset(split.X_test, split.y_test, images=images)
-    shuffler = torch.Generator().manual_seed(seed)
-    return (
-        DataLoader(train, batch_size=batch_size, shuffle=True, generator=shuffler),
-        DataLoader(test, batch_size=256, shuffle=False),
-    )

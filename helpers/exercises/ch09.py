@@ -3,7 +3,7 @@
 import numpy as np
 
 from helpers.classic import softmax
-from helpers.exercises.core import Exercise, matches_function, matches_value, register
+from helpers.exercises.core import Exercise, by_hand, matches_function, matches_value, register
 from helpers.nn_numpy import one_hot
 
 
@@ -74,12 +74,12 @@ register(
         key="9.3",
         title="the gradient at the top",
         checker=matches_function(_grad_logits, _batch),
-        hint="for one example, dL/dz = softmax(z) - one_hot(y). The loss is the mean over the batch: "
-        "what does that do to each example's gradient?",
+        hint="for one example, dL/dz = softmax(z) - one_hot(y). The loss is the mean over the batch: what "
+        "does that do to each example's gradient?",
         solution=_grad_logits,
         wrong=_grad_logits_of_the_sum,
-        explanation="Each row is softmax(z_b) - one_hot(y_b), divided by B because the loss averages the "
-        "B examples. Forgetting the 1/B gives the gradient of the summed loss: B times too large, which "
+        explanation="Each row is softmax(z_b) - one_hot(y_b), divided by B because the loss averages the B "
+        "examples. Forgetting the 1/B gives the gradient of the summed loss: B times too large, which "
         "silently multiplies the learning rate by the batch size.",
     )
 )
@@ -95,5 +95,82 @@ register(
         wrong=64 * 128 + 128 * 10,  # the weights, without the biases
         explanation="Layer 1: W1 is 128 x 64 = 8192 numbers, b1 has 128. Layer 2: W2 is 10 x 128 = 1280, b2 "
         "has 10. Total 8192 + 128 + 1280 + 10 = 9610. Almost all of it is the first weight matrix.",
+    )
+)
+
+
+# 9.5 ----------------------------------------------------------------------------------------------------
+register(
+    Exercise(
+        key="9.5",
+        title="predict: the best of 100 coin flips",
+        checker=matches_value(0.57, atol=0.025, what="your predicted best accuracy"),
+        hint="each classifier's score on 300 examples is a binomial proportion: mean 0.5, standard error "
+        "sqrt(0.5 * 0.5 / 300). The best of 100 such draws sits about 2.5 standard errors above the mean.",
+        solution=0.57,
+        wrong=0.5,  # "they are all guessing, so the best one scores 50% too"
+        explanation="Each score is 0.5 plus noise with standard error sqrt(0.25 / 300) = 0.029 (chapter 5). "
+        "The largest of 100 such draws lands about 2.5 standard errors up: 0.5 + 2.5 * 0.029 = 0.57. "
+        "Picking the best of many on one set selects the luckiest noise, so its score on that set is biased "
+        "upward; on fresh examples the chosen classifier is back at 0.5. That is why the set you choose on "
+        "cannot be the set you report.",
+    )
+)
+
+
+# 9.6 ----------------------------------------------------------------------------------------------------
+def _tanh_layer_case(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    B, n_in, n_out = (int(n) for n in rng.integers(1, 7, size=3))
+    X, W, b = rng.normal(size=(B, n_in)), rng.normal(size=(n_out, n_in)), rng.normal(size=n_out)
+    A = np.tanh(X @ W.T + b)  # (B, n_out): the forward pass, kept for backward
+    return X, W, A, rng.normal(size=(B, n_out))  # and G_A = dL/dA
+
+
+def _tanh_layer_backward(X, W, A, G_A):
+    G_Z = G_A * (1 - A**2)  # (B, n_out): tanh'(Z) = 1 - tanh(Z)^2, from the stored output
+    return G_Z @ W, G_Z.T @ X, G_Z.sum(axis=0)  # G_X (B, n_in), G_W (n_out, n_in), G_b (n_out,)
+
+
+def _tanh_layer_backward_relu_mask(X, W, A, G_A):
+    G_Z = G_A * (A > 0)  # the ReLU's rule from the table, not tanh's
+    return G_Z @ W, G_Z.T @ X, G_Z.sum(axis=0)
+
+
+def _check_layer_backward(answer) -> None:
+    assert callable(answer), f"expected a function, got {type(answer).__name__}"
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        X, W, A, G_A = _tanh_layer_case(rng)
+        got = answer(X.copy(), W.copy(), A.copy(), G_A.copy())
+        assert isinstance(got, tuple | list) and len(got) == 3, "return three arrays: (G_X, G_W, G_b)"
+        for name, g, want in zip(("G_X", "G_W", "G_b"), got, _tanh_layer_backward(X, W, A, G_A), strict=True):
+            g = np.asarray(g, dtype=float)
+            assert g.shape == want.shape, f"{name} has shape {g.shape}; it must have the shape {want.shape}"
+            assert np.allclose(g, want, rtol=1e-9, atol=1e-12), (
+                f"{name} has the right shape (X {X.shape}, W {W.shape}) but wrong entries"
+            )
+
+
+_BY_HAND = "write the three products from the chain rule, with numpy."
+register(
+    Exercise(
+        key="9.6",
+        title="a tanh layer's backward pass",
+        checker=by_hand(
+            _check_layer_backward,
+            {
+                "torch.autograd.grad": _BY_HAND,
+                "torch.Tensor.backward": _BY_HAND,
+                "torch.func.vjp": _BY_HAND,
+            },
+        ),
+        hint="first undo the activation: G_Z = G_A times tanh'(Z), and tanh' = 1 - tanh^2 can be read off "
+        "the stored output A. Then the linear layer's three rules from the table in 9.4: G_X = G_Z W, G_W = "
+        "G_Z^T X, G_b = the column sums of G_Z.",
+        solution=_tanh_layer_backward,
+        wrong=_tanh_layer_backward_relu_mask,
+        explanation="Only the activation's rule changes from the ReLU network of 9.4: tanh's slope is 1 - "
+        "A^2, a number between 0 and 1 for every entry, where ReLU's is a 0/1 mask. The linear part is the "
+        "same three products whatever the activation, which is why MLP.backward can loop over layers.",
     )
 )

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import torch
 
-from helpers.exercises.core import Exercise, matches_value, register
+from helpers.exercises.core import Exercise, by_hand, matches_value, register
 from helpers.schedules import warmup_cosine
 
 # 11.1 ---------------------------------------------------------------------------------------------------
@@ -18,9 +18,9 @@ register(
         "inputs, so it keeps half of the second moment.",
         solution=math.sqrt(2 / 512),
         wrong=math.sqrt(1 / 512),  # LeCun's rule, which forgets that ReLU halves the signal
-        explanation="Each output sums 512 products, so its variance is 512 * s^2 * E[x^2]; ReLU passes "
-        "half of a symmetric input's second moment, so to keep the signal's size we need 512 * s^2 / 2 = 1, "
-        "i.e. s = sqrt(2 / 512) = 0.0625. Without the factor 2 the signal halves in variance at every layer.",
+        explanation="Each output sums 512 products, so its variance is 512 * s^2 * E[x^2]; ReLU passes half "
+        "of a symmetric input's second moment, so to keep the signal's size we need 512 * s^2 / 2 = 1, i.e. "
+        "s = sqrt(2 / 512) = 0.0625. Without the factor 2 the signal halves in variance at every layer.",
     )
 )
 
@@ -138,9 +138,9 @@ register(
         key="11.5",
         title="read the loss curves",
         checker=_check_diagnosis,
-        hint="look at three things: how low the training loss gets, the gap between training and validation, "
-        "and whether validation turns upward while training keeps falling. Loss that grows and swings "
-        "from the start is the optimiser, not the model.",
+        hint="look at three things: how low the training loss gets, the gap between training and "
+        "validation, and whether validation turns upward while training keeps falling. Loss that grows and "
+        "swings from the start is the optimiser, not the model.",
         solution=dict(_ANSWER),
         wrong={"A": "underfitting", "B": "learning rate too high", "C": "good fit", "D": "overfitting"},
         explanation="A: both losses stop high and close together - the model cannot fit even the training "
@@ -148,5 +148,100 @@ register(
         "training loss goes to zero while validation loss turns upward after a minimum - overfitting (stop "
         "near the minimum, or regularise). D: both fall and settle low with a small gap - a good fit. The "
         "tempting mistake is to call C the best run because its training loss is the lowest.",
+    )
+)
+
+# 11.6 ---------------------------------------------------------------------------------------------------
+register(
+    Exercise(
+        key="11.6",
+        title="predict: the gradient through 20 plain blocks",
+        checker=matches_value(12.0, atol=1.0, what="your power of ten"),
+        hint="per Linear layer the signal's variance is multiplied by fan_in * s^2 with s^2 = 1 / (3 "
+        "fan_in), and ReLU keeps half of it, so one block (Linear, ReLU, Linear) multiplies the variance by "
+        "1/3 * 1/2 * 1/3. Take the square root for the size, then apply it once per block between the last "
+        "block and the first (19 times).",
+        solution=12.0,
+        wrong=1.3,  # "20 blocks, so about 20 times smaller": a linear guess for a geometric effect
+        explanation="Each block scales the backward signal's variance by (1/3)(1/2)(1/3) = 1/18, its size "
+        "by 1/sqrt(18) = 0.236. Between the last block and the first there are 19 blocks: 0.236^19 = "
+        "10^-11.9. The measured ratio is 10^11.9 too. Depth acts as a power, not a product by the number of "
+        "layers, so the first blocks of a plain deep network get no gradient worth the name.",
+    )
+)
+
+
+# 11.7 ---------------------------------------------------------------------------------------------------
+def _block_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    B, T, C = (int(n) for n in rng.integers(1, 5, size=3))
+    C, H = C + 2, int(rng.integers(3, 9))  # width C >= 3, hidden H
+
+    def t(*shape, scale=1.0):
+        return torch.tensor(rng.normal(size=shape) * scale, dtype=torch.float64)
+
+    return t(B, T, C, scale=3.0), t(C) + 1, t(C), t(H, C), t(H), t(C, H), t(C)
+
+
+def _layer_norm_by_hand(x, weight, bias, eps=1e-5):
+    mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
+    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)  # (..., 1), biased
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias  # (..., C)
+
+
+def _pre_norm_block(x, ln_weight, ln_bias, W1, b1, W2, b2):
+    h = _layer_norm_by_hand(x, ln_weight, ln_bias)  # (B, T, C): only the branch sees the normalised x
+    f = torch.relu(h @ W1.T + b1) @ W2.T + b2  # (B, T, H) -> (B, T, C), nn.Linear's (out, in) layout
+    return x + f  # the skip carries x itself, untouched
+
+
+def _normalises_the_skip_too(x, ln_weight, ln_bias, W1, b1, W2, b2):
+    h = _layer_norm_by_hand(x, ln_weight, ln_bias)
+    return h + torch.relu(h @ W1.T + b1) @ W2.T + b2  # the skip now carries LN(x), not x
+
+
+def _check_block(answer) -> None:
+    assert callable(answer), f"expected a function, got {type(answer).__name__}"
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        inputs = _block_inputs(rng)
+        want = _pre_norm_block(*[t.clone() for t in inputs])
+        got = answer(*[t.clone() for t in inputs])
+        assert isinstance(got, torch.Tensor), f"return a tensor, got {type(got).__name__}"
+        assert got.shape == want.shape, (
+            f"for x of shape {tuple(inputs[0].shape)} return that shape, not {tuple(got.shape)}"
+        )
+        if not torch.allclose(got, want, atol=1e-8):
+            x = inputs[0]
+            if torch.allclose(got, want - x + _layer_norm_by_hand(x, inputs[1], inputs[2]), atol=1e-8):
+                raise AssertionError("the skip path should carry x itself; you add the branch to LN(x)")
+            raise AssertionError(
+                f"for x of shape {tuple(x.shape)} your output differs from x + W2 relu(W1 LN(x) + b1) + b2 "
+                f"by up to {(got - want).abs().max().item():.3g}"
+            )
+
+
+_BUILD_IT = "normalise by hand (mean and biased variance over the last axis), as in 11.2."
+register(
+    Exercise(
+        key="11.7",
+        title="a pre-norm residual block",
+        checker=by_hand(
+            _check_block,
+            {
+                "torch.nn.functional.layer_norm": _BUILD_IT,
+                "torch.layer_norm": _BUILD_IT,
+                "torch.nn.LayerNorm": _BUILD_IT,
+            },
+        ),
+        hint="three lines: h = LayerNorm(x) (subtract the mean over the last axis, divide by sqrt(var + "
+        "1e-5) with the biased variance, times ln_weight, plus ln_bias); f = relu(h @ W1.T + b1) @ W2.T + "
+        "b2; return x + f. The skip path carries x, not the normalised h.",
+        solution=_pre_norm_block,
+        wrong=_normalises_the_skip_too,
+        explanation="Pre-norm: y = x + f(LN(x)). Only the branch sees normalised input; the residual stream "
+        "x passes through untouched, so the identity path from the output back to the input that made the "
+        "20-block network of 11.6 trainable survives. Normalising the skip as well, LN(x) + f(LN(x)), puts "
+        "a LayerNorm on the main path of every block, and its Jacobian is no longer the identity. Chapter "
+        "17's transformer block is two of these: attention in one branch, this feed-forward in the other.",
     )
 )
