@@ -8,8 +8,8 @@ What this module adds over helpers.pretrain (the loop and its state):
     raw_safetensors_header(path)          the file's JSON header exactly as stored, read by hand (chapter 21's
                                           helpers.weights.read_safetensors_header also checks it against the
                                           file)
-    load_shipped_gpt(device)              the character-level GPT trained by scripts/train_gpt.py and shipped
-                                          in data/
+    load_shipped_gpt(device, name)        a GPT trained by scripts/train_gpt.py and shipped in data/: the
+                                          book's BPE model (default) or the first, character-level one
 
 Interrupting a run, saving, loading into a fresh model and optimiser, and carrying on gives bit-for-bit the
 same weights and losses as a run that never stopped (tests/test_pretrain.py checks it on the CPU).
@@ -30,11 +30,13 @@ from helpers.corpus import CharVocab
 from helpers.data import data_path
 from helpers.gpt import GPT, GPTConfig
 from helpers.pretrain import TrainConfig, TrainingLog, TrainState
+from helpers.tokenizers import Tokenizer
 
 CHECKPOINT_FORMAT = "helpers.pretrain/1"
 
 
-SHIPPED = "gpt_char_python_docs"  # data/<SHIPPED>.safetensors and data/<SHIPPED>.json
+SHIPPED = "gpt_bpe_python_docs"  # the book's model: data/<SHIPPED>.safetensors, .json, _tokenizer.json
+SHIPPED_CHAR = "gpt_char_python_docs"  # the first shipped model, character-level (chapter 18 compares)
 
 
 def _model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -176,18 +178,32 @@ def load_checkpoint(
     return Checkpoint(model=model, optimizer=optimizer, state=state, train_config=tc, extra=extra)
 
 
-def load_shipped_gpt(device: torch.device | str = "cpu") -> tuple[GPT, CharVocab, dict]:
-    """The character-level GPT that scripts/train_gpt.py trained on the book's corpus.
+def load_shipped_gpt(
+    device: torch.device | str = "cpu", name: str = SHIPPED
+) -> tuple[GPT, Tokenizer | CharVocab, dict]:
+    """A GPT that scripts/train_gpt.py trained and the book ships in data/.
 
-    Returns (model in eval mode on `device`, its CharVocab, info): info is data/gpt_char_python_docs.json
-    (config, vocabulary, validation loss, steps, seconds, the command that made it). Both files are checked
-    against data/MANIFEST.sha256 first.
+    name: SHIPPED (the default), the book's 12M-parameter model with a 4,096-token BPE vocabulary and
+    chapter 17's modern block, trained on Python's documentation (data/python_docs_311_train.txt) and
+    stored in bfloat16; or SHIPPED_CHAR, the first shipped model: 1.2M parameters, characters, GPT-2's
+    block, trained on data/python_docs.txt.
+
+    Returns (model in eval mode on `device`, computing in float32 with exactly the stored values; its
+    tokenizer - a helpers.tokenizers Tokenizer, or a CharVocab for the character model - both with
+    encode and decode; info): info is data/<name>.json (config, validation loss, bits per byte, steps,
+    seconds, the training curve, the command that made it). Every file is checked against
+    data/MANIFEST.sha256 first.
     """
-    info = json.loads(data_path(f"{SHIPPED}.json").read_text(encoding="utf-8"))
-    checkpoint = load_checkpoint(data_path(f"{SHIPPED}.safetensors"), device=device, restore_rng=False)
-    vocab = CharVocab(tuple(info["vocab"]))
-    if vocab.size != checkpoint.model.config.vocab_size:
-        raise ValueError(
-            f"the vocabulary has {vocab.size} characters, the model {checkpoint.model.config.vocab_size}"
-        )
-    return checkpoint.model.eval(), vocab, info
+    if name not in (SHIPPED, SHIPPED_CHAR):
+        raise ValueError(f"the shipped models are {SHIPPED!r} and {SHIPPED_CHAR!r}, not {name!r}")
+    info = json.loads(data_path(f"{name}.json").read_text(encoding="utf-8"))
+    checkpoint = load_checkpoint(data_path(f"{name}.safetensors"), device=device, restore_rng=False)
+    if "vocab" in info:
+        tokenizer: Tokenizer | CharVocab = CharVocab(tuple(info["vocab"]))
+        size = tokenizer.size
+    else:
+        tokenizer = Tokenizer.load(data_path(info["tokenizer"]))
+        size = tokenizer.vocab_size
+    if size != checkpoint.model.config.vocab_size:
+        raise ValueError(f"the tokenizer has {size} tokens, the model {checkpoint.model.config.vocab_size}")
+    return checkpoint.model.float().eval(), tokenizer, info

@@ -4,7 +4,9 @@ What this module adds over helpers.gpt (the model) and helpers.checkpoints (the 
 
     block_kind, is_python,                     a 3-class text task made from the corpus: is a window of
     snippet_dataset(text, ...)                 characters prose, a code example (a paragraph that compiles),
-                                               or a grammar rule? Test windows come from held-out paragraphs
+                                               or an interactive session (">>>")? Test windows come from
+                                               held-out paragraphs
+    token_windows(tokenizer, texts, n)         the first n tokens of each text, as one (N, n) tensor
     GPTClassifier(gpt, n_classes, pool)        the GPT body with its language-model head swapped for a
                                                small Linear class head on the last (or mean) hidden state
     freeze(module)                             switch training off for a part of a model (count what still
@@ -19,11 +21,12 @@ import random
 import re
 import textwrap
 import warnings
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-CLASSES = ("prose", "code", "grammar")
+CLASSES = ("prose", "code", "session")
 
 
 HEADING_RULE = re.compile(r"^[*=~^-]{3,}$")  # the line of stars or equals signs under a heading
@@ -47,17 +50,18 @@ def is_python(block: str) -> bool:
 def block_kind(block: str) -> str | None:
     """The kind of one paragraph of the corpus (lines between blank lines), or None if it is none of them.
 
-    grammar: a line holds a grammar rule ("::="). code: every line is indented (the docs indent their
-    examples) and the paragraph compiles as Python (is_python) - the docs also indent plenty of prose (a
-    method's description under its signature, "Changed in version ..."), which must not count as code.
-    prose: no line is indented, no line underlines a heading, and it reads as a sentence: three lower-case
-    words in a row, ending in "." or ":". Anything else (lists, tables, signatures, headings) is None.
+    code and session: every line is indented (the docs indent their examples) and the paragraph compiles
+    as Python (is_python) - "session" if it is an interactive session (">>> " prompts), "code" if not. The
+    docs also indent plenty of prose (a method's description under its signature, "Changed in version
+    ..."), which must not count as code. prose: no line is indented, no line underlines a heading, and it
+    reads as a sentence: three lower-case words in a row, ending in "." or ":". Anything else (lists,
+    tables, signatures, headings) is None.
     """
     lines = block.rstrip("\n").split("\n")
-    if any("::=" in line for line in lines):
-        return "grammar"
     if all(line.startswith("   ") for line in lines):
-        return "code" if is_python(block) else None
+        if not is_python(block):
+            return None
+        return "session" if textwrap.dedent(block).startswith(">>>") else "code"
     if (
         not any(line.startswith(" ") for line in lines)
         and not any(HEADING_RULE.match(line) for line in lines)
@@ -143,6 +147,21 @@ class GPTClassifier(nn.Module):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(idx))  # (B, n_classes)
+
+
+def token_windows(tokenizer, texts: Sequence[str], n_tokens: int) -> torch.Tensor:
+    """The first n_tokens token ids of each text, stacked: (N, n_tokens). A BPE tokenizer makes a different
+    number of tokens from each window of characters; cutting them to one length makes a batch without
+    padding. Raises ValueError naming a text that has fewer tokens."""
+    if n_tokens < 1:
+        raise ValueError(f"n_tokens must be at least 1, got {n_tokens}")
+    rows = []
+    for text in texts:
+        ids = tokenizer.encode(text)
+        if len(ids) < n_tokens:
+            raise ValueError(f"{text!r} has {len(ids)} tokens, fewer than n_tokens = {n_tokens}")
+        rows.append(ids[:n_tokens])
+    return torch.tensor(rows, dtype=torch.long)  # (N, n_tokens)
 
 
 def freeze(module: nn.Module) -> nn.Module:

@@ -20,17 +20,18 @@ What this module adds over helpers.gpt (the model, whose forward already accepts
 Each filter is a small pure function on a logits tensor (..., V), checked in tests/test_generate.py against
 transformers' TemperatureLogitsWarper, TopKLogitsWarper and TopPLogitsWarper.
 
-The context limit. The book's GPT has learned position embeddings for positions 0 .. block_size - 1 only.
-Without the cache, each step simply feeds the last block_size tokens. With the cache, each new token is one
-position further along, so once block_size positions are cached there is no room for the next one; and
-every cached key and value was computed with its token's old position, so after cropping the window they
-are all stale. The cached path therefore recomputes the cropped window from scratch at every step once the
-sequence has outgrown the context (a full forward pass, exactly what the uncached path does). That keeps
-the two paths token-for-token identical; the cache only saves work while the sequence fits. Models with
-relative positions (RoPE) often keep a sliding cache instead (drop the oldest entry, keep the rest). That is
-cheaper but not exact either: above the first layer, every cached key and value was computed while its
-token could still attend to tokens that have since been evicted, so a sliding cache changes the output a
-little, whatever the positions.
+The context limit. The book's GPT sees at most block_size positions (0 .. block_size - 1): GPT-2's learned
+position embeddings have rows for those only, and a RoPE model such as the shipped one was trained on
+windows no longer (helpers.gpt refuses more). Without the cache, each step simply feeds the last block_size
+tokens. With the cache, each new token is one position further along, so once block_size positions are
+cached there is no room for the next one; and with learned positions every cached key and value was
+computed with its token's old position, so after cropping the window they are all stale. The cached path
+therefore recomputes the cropped window from scratch at every step once the sequence has outgrown the
+context (a full forward pass, exactly what the uncached path does). That keeps the two paths token-for-token
+identical; the cache only saves work while the sequence fits. Models with relative positions (RoPE) often
+keep a sliding cache instead (drop the oldest entry, keep the rest). That is cheaper but not exact either:
+above the first layer, every cached key and value was computed while its token could still attend to
+tokens that have since been evicted, so a sliding cache changes the output a little, whatever the positions.
 
 Two ways to keep the cache. The model's own path returns new tensors at every step: torch.cat copies
 every cached key and value to append one position, so step t moves O(t) memory per layer and a whole

@@ -28,7 +28,15 @@ from helpers.decompositions import energy_kept
 from helpers.finetune import freeze
 from helpers.widgets import slider_view
 
-LORA_TARGETS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")  # every Linear inside the blocks
+LORA_TARGETS = (  # every Linear inside the blocks: attention, and GPT-2's MLP or a SwiGLU MLP (chapter 17)
+    "attn.c_attn",
+    "attn.c_proj",
+    "mlp.c_fc",
+    "mlp.c_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+)
 
 
 class LoRALinear(nn.Module):

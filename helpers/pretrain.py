@@ -142,17 +142,20 @@ def evaluate_all(
     return total / count
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, decay_embeddings: bool = False) -> list[dict]:
     """Two AdamW groups: the weight matrices of Linear layers decay; biases, norms and embeddings do not.
 
     Weight decay pulls weights towards zero. That regularises the big matrices that mix features; on a
     LayerNorm's scale it would fight the normalisation, and on a bias or an embedding row it only hurts
     rare tokens. The tied lm_head is the token embedding, so it does not decay either.
+    decay_embeddings=True decays every matrix, the embedding tables too (a common recipe's choice: every
+    parameter with two or more dimensions), and still no bias or norm scale.
     """
     if weight_decay < 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
     embedding = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
-    linear = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear)} - embedding
+    linear = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear)}
+    linear = linear | embedding if decay_embeddings else linear - embedding
     decay, no_decay = [], []
     for _, p in model.named_parameters():  # named_parameters lists a shared (tied) tensor once
         if p.requires_grad:
@@ -182,6 +185,7 @@ class TrainConfig:
     eval_iters: int = 20  # batches per evaluation
     eval_batch_size: int | None = None  # None: batch_size
     eval_train: bool = True  # also evaluate on the training split (False: val only, train_loss is nan)
+    decay_embeddings: bool = False  # weight decay on the embedding tables too (see param_groups)
     amp: str = "auto"  # "auto": bf16 autocast on CUDA, none elsewhere; "bf16"; "none"
     seed: int = 0  # seeds the batch generator
 
@@ -206,8 +210,10 @@ class TrainConfig:
 
 
 def make_adamw(model: nn.Module, tc: TrainConfig) -> torch.optim.AdamW:
-    """AdamW over `param_groups(model, tc.weight_decay)` with tc's betas (lr is set every step)."""
-    return torch.optim.AdamW(param_groups(model, tc.weight_decay), lr=tc.lr, betas=(tc.beta1, tc.beta2))
+    """AdamW over `param_groups(model, tc.weight_decay, tc.decay_embeddings)` with tc's betas (lr is set
+    every step)."""
+    groups = param_groups(model, tc.weight_decay, tc.decay_embeddings)
+    return torch.optim.AdamW(groups, lr=tc.lr, betas=(tc.beta1, tc.beta2))
 
 
 @dataclass
@@ -327,3 +333,15 @@ def use_fused_layernorm(model: nn.Module) -> nn.Module:
                     fused.bias = child.bias
                 setattr(module, name, fused)
     return model
+
+
+def bits_per_byte(nats_per_token: float, tokens: int, n_bytes: int) -> float:
+    """A mean loss in nats per token as bits per byte of the text those tokens spell.
+
+    Tokenizers cut text differently, so their losses per token cannot be compared: a tokenizer with longer
+    tokens has fewer, harder predictions to make. The total information is what counts: tokens x nats per
+    token, in bits (divide by ln 2), spread over the bytes of UTF-8 text the tokens cover.
+    """
+    if tokens < 1 or n_bytes < 1:
+        raise ValueError(f"tokens and n_bytes must be positive, got {tokens} and {n_bytes}")
+    return nats_per_token * tokens / (math.log(2) * n_bytes)

@@ -20,6 +20,7 @@ from helpers.corpus import CharVocab
 from helpers.gpt import GPT
 from helpers.nn_numpy import smooth
 from helpers.pretrain import TrainingLog
+from helpers.tokenizers import Tokenizer
 
 
 @torch.no_grad()
@@ -50,11 +51,11 @@ def sample(
 
 
 def sample_text(
-    model: GPT, vocab: CharVocab, prompt: str, n: int, temperature: float = 1.0, seed: int = 0
+    model: GPT, vocab: CharVocab | Tokenizer, prompt: str, n: int, temperature: float = 1.0, seed: int = 0
 ) -> str:
-    """`prompt` and n sampled characters after it (seeded, so repeatable)."""
+    """`prompt` and n sampled tokens after it (characters for a CharVocab; seeded, so repeatable)."""
     device = next(model.parameters()).device
-    idx = vocab.tensor(prompt)[None].to(device)  # (1, T)
+    idx = torch.tensor(vocab.encode(prompt), dtype=torch.long)[None].to(device)  # (1, T)
     out = sample(model, idx, n, temperature, torch.Generator().manual_seed(seed))
     return vocab.decode(out[0].tolist())
 

@@ -39,42 +39,79 @@ import json
 import os
 import platform
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
-from helpers.checkpoints import SHIPPED, load_checkpoint, save_checkpoint
-from helpers.corpus import CharVocab, load_corpus, train_val_split
-from helpers.data import DATA_DIR, MANIFEST_NAME
+from helpers.checkpoints import load_checkpoint, save_checkpoint
+from helpers.corpus import CharVocab, train_val_split
+from helpers.data import DATA_DIR, MANIFEST_NAME, data_path
 from helpers.distributed import BatchShard, init_from_torchrun
 from helpers.gpt import GPT, GPTConfig
 from helpers.pretrain import (
     TrainConfig,
+    bits_per_byte,
     evaluate_all,
     make_adamw,
     train,
     use_fused_layernorm,
 )
+from helpers.tokenizers import GPT4_SPLIT_PATTERN, RegexTokenizer
 from helpers.watch import sample_text
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = dict(n_layer=6, n_head=4, n_embd=128, block_size=256, dropout=0.0, bias=False)
-TRAIN = dict(
-    max_steps=1600,
-    batch_size=8,
-    lr=4e-3,
-    min_lr=4e-4,
-    warmup_steps=100,
-    weight_decay=0.1,
-    beta1=0.9,
-    beta2=0.99,
-    grad_clip=1.0,
-    eval_interval=200,
-    eval_iters=8,
-    seed=0,
-)
-CHECK_CHARS = 4097  # the first 4,097 validation characters: a quick check for the tests
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One shipped model: its files' stem in data/, its text, its tokenizer, its sizes and its training."""
+
+    name: str  # data/<name>.safetensors, data/<name>.json (and data/<name>_tokenizer.json for BPE)
+    train_text: str  # a file in data/
+    val_text: str | None  # a file in data/, or None: the last 10 % of train_text
+    vocab_size: int | None  # BPE vocabulary size; None: characters
+    config: dict
+    train: dict
+    dtype: str  # what the shipped weights are stored in
+    prompt: str  # for the sample saved with the model
+
+
+RECIPES = {
+    # the shipped model since issue 11: BPE tokens, chapter 17's modern block, bf16 on the CPU
+    "bpe": Recipe(
+        name="gpt_bpe_python_docs",
+        train_text="python_docs_311_train.txt",
+        val_text="python_docs_311_val.txt",
+        vocab_size=4096,
+        config=dict(
+            n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.0, bias=False,
+            norm="rmsnorm", mlp="swiglu", position="rope",
+        ),
+        train=dict(
+            max_steps=1500, batch_size=16, lr=2e-3, min_lr=2e-4, warmup_steps=100, weight_decay=0.1,
+            beta1=0.9, beta2=0.95, grad_clip=1.0, eval_interval=100, eval_iters=4, eval_train=False,
+            amp="bf16", seed=0,
+        ),
+        dtype="bfloat16",
+        prompt="The ",
+    ),
+    # the first shipped model (chapters 18-20 before issue 11): characters, GPT-2's block, float32
+    "char": Recipe(
+        name="gpt_char_python_docs",
+        train_text="python_docs.txt",
+        val_text=None,
+        vocab_size=None,
+        config=dict(n_layer=6, n_head=4, n_embd=128, block_size=256, dropout=0.0, bias=False),
+        train=dict(
+            max_steps=1600, batch_size=8, lr=4e-3, min_lr=4e-4, warmup_steps=100, weight_decay=0.1,
+            beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=200, eval_iters=8, seed=0,
+        ),
+        dtype="float32",
+        prompt="def ",
+    ),
+}  # fmt: skip
+CHECK_TOKENS = 4097  # the first 4,097 validation tokens: a quick check for the tests
 
 
 def update_manifest(names: list[str]) -> None:
@@ -87,38 +124,71 @@ def update_manifest(names: list[str]) -> None:
     manifest.write_text("\n".join(lines) + "\n")
 
 
+def load_data(recipe: Recipe, out: Path, max_chars: int | None = None) -> tuple:
+    """(tokenizer or CharVocab, train ids, val ids, the old held-out text): the recipe's text, tokenized.
+
+    For BPE the tokenizer is trained on the training text first (deterministic: the same merges every
+    time) and written to <out>/<name>_tokenizer.json.
+    """
+    text = data_path(recipe.train_text).read_text(encoding="utf-8")[:max_chars]
+    if recipe.val_text is None:
+        train_text, val_text = train_val_split(text, 0.9)
+    else:
+        train_text, val_text = text, data_path(recipe.val_text).read_text(encoding="utf-8")[:max_chars]
+    if recipe.vocab_size is None:
+        vocab = CharVocab.from_text(text)
+    else:
+        vocab = RegexTokenizer(GPT4_SPLIT_PATTERN).train(train_text, recipe.vocab_size)
+        out.mkdir(parents=True, exist_ok=True)
+        vocab.save(out / f"{recipe.name}_tokenizer.json")
+    as_ids = lambda t: torch.tensor(vocab.encode(t), dtype=torch.long)  # noqa: E731
+    return vocab, as_ids(train_text), as_ids(val_text), val_text
+
+
+def held_out_bits_per_byte(model: GPT, vocab, text: str) -> float:
+    """Bits per byte of UTF-8 on `text`: comparable between tokenizers (chapter 18)."""
+    ids = torch.tensor(vocab.encode(text), dtype=torch.long)
+    return bits_per_byte(evaluate_all(model, ids), len(ids) - 1, len(text.encode("utf-8")))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=TRAIN["max_steps"])
+    p.add_argument(
+        "--recipe", choices=sorted(RECIPES), default="bpe", help="which shipped model (default bpe)"
+    )
+    p.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--amp", choices=["auto", "bf16", "none"], help="autocast (default: the recipe's)")
     p.add_argument("--save-every", type=int, default=100, help="steps between resumable checkpoints")
     p.add_argument("--work", type=Path, default=ROOT / "build" / "train_gpt", help="resumable checkpoints")
     p.add_argument("--out", type=Path, default=DATA_DIR, help="where the shipped files go")
     p.add_argument("--fresh", action="store_true", help="ignore a resumable checkpoint in --work")
+    p.add_argument("--max-chars", type=int, help="use only the first N characters of each text (smoke tests)")
     args = p.parse_args(argv)
+    recipe = RECIPES[args.recipe]
+    steps = args.steps or recipe.train["max_steps"]
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     rank, world = 0, 1
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun
         rank, world, device = init_from_torchrun(args.device)
-        if TRAIN["batch_size"] % world:
+        if recipe.train["batch_size"] % world:
             raise SystemExit(
-                f"the batch of {TRAIN['batch_size']} windows cannot be split over {world} processes"
+                f"the batch of {recipe.train['batch_size']} windows cannot be split over {world} processes"
             )
 
-    text = load_corpus()
-    vocab = CharVocab.from_text(text)
-    train_text, val_text = train_val_split(text, 0.9)
-    train_data, val_data = vocab.tensor(train_text), vocab.tensor(val_text)
-    config = GPTConfig(vocab_size=vocab.size, **CONFIG)
-    warmup = min(TRAIN["warmup_steps"], args.steps // 2)  # for short trial runs
-    tc = TrainConfig(**{**TRAIN, "max_steps": args.steps, "warmup_steps": warmup})
+    vocab, train_data, val_data, val_text = load_data(recipe, args.out, args.max_chars)
+    vocab_size = vocab.size if isinstance(vocab, CharVocab) else vocab.vocab_size
+    config = GPTConfig(vocab_size=vocab_size, **recipe.config)
+    warmup = min(recipe.train["warmup_steps"], steps // 2)  # for short trial runs
+    overrides = {"max_steps": steps, "warmup_steps": warmup} | ({"amp": args.amp} if args.amp else {})
+    tc = TrainConfig(**{**recipe.train, **overrides})
 
     torch.manual_seed(tc.seed)
     model = use_fused_layernorm(GPT(config)).to(device)
     optimizer = make_adamw(model, tc)
-    resume = args.work / "resume.safetensors"
+    resume = args.work / f"resume_{recipe.name}.safetensors"
     state = None
     if resume.exists() and not args.fresh:
         ckpt = load_checkpoint(resume, model, optimizer)
@@ -130,9 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     if rank == 0:
         print(
-            f"{model.num_parameters():,} parameters; {len(train_data):,} training and {len(val_data):,} "
-            f"validation characters; {tc.max_steps} steps of {tc.batch_size} x {config.block_size}; "
-            f"{args.threads} threads on {device}; load average {load_start[0]:.1f}",
+            f"{recipe.name}: {model.num_parameters():,} parameters; {len(train_data):,} training and "
+            f"{len(val_data):,} validation tokens; {tc.max_steps} steps of {tc.batch_size} x "
+            f"{config.block_size}; {args.threads} threads on {device}; load average {load_start[0]:.1f}",
             flush=True,
         )
     if world > 1 and rank == 0:
@@ -159,25 +229,46 @@ def main(argv: list[str] | None = None) -> int:
     if rank != 0:  # the other processes hold the same weights: nothing left for them to do
         torch.distributed.destroy_process_group()
         return 0
-    val_loss = evaluate_all(model, val_data)  # float32, every validation character once
-    check_loss = evaluate_all(model, val_data[:CHECK_CHARS])
-    print(f"done: {state.step} steps in {seconds:.0f} s; validation loss (whole split) {val_loss:.4f}")
+    # the shipped weights are stored in recipe.dtype: measure exactly those, computing in float32
+    model = model.cpu().to(getattr(torch, recipe.dtype)).float()
+    val_loss = evaluate_all(model, val_data)  # every validation token once
+    check_loss = evaluate_all(model, val_data[:CHECK_TOKENS])
+    old_text = data_path("python_docs.txt").read_text(encoding="utf-8")
+    old_held_out = train_val_split(old_text, 0.9)[1]  # the first model's validation text, unseen by both
+    bpb = {
+        "val": held_out_bits_per_byte(model, vocab, val_text),
+        "python_docs_val": held_out_bits_per_byte(model, vocab, old_held_out),
+    }
+    print(
+        f"done: {state.step} steps in {seconds:.0f} s; validation loss (whole split) {val_loss:.4f}; "
+        f"bits per byte {bpb['val']:.3f} (own validation text), {bpb['python_docs_val']:.3f} "
+        "(python_docs.txt's validation text)"
+    )
 
     args.out.mkdir(parents=True, exist_ok=True)
-    weights = args.out / f"{SHIPPED}.safetensors"
-    save_checkpoint(weights, model.cpu(), extra={"vocab": list(vocab.chars)})
+    weights = args.out / f"{recipe.name}.safetensors"
+    chars = {"vocab": list(vocab.chars)} if isinstance(vocab, CharVocab) else {}
+    save_checkpoint(weights, model.to(getattr(torch, recipe.dtype)), extra=chars or None)
+    model.float()
     info = {
-        "about": "a character-level GPT trained on data/python_docs.txt by scripts/train_gpt.py",
-        "command": "python scripts/train_gpt.py"
-        + ("" if args.steps == TRAIN["max_steps"] else f" --steps {args.steps}"),
+        "about": f"a GPT trained on data/{recipe.train_text} by scripts/train_gpt.py --recipe {args.recipe}",
+        "command": f"python scripts/train_gpt.py --recipe {args.recipe}"
+        + ("" if steps == recipe.train["max_steps"] else f" --steps {steps}")
+        + (f" --max-chars {args.max_chars}" if args.max_chars else ""),
+        "recipe": args.recipe,
         "config": asdict(config),
-        "vocab": list(vocab.chars),
+        **chars,
+        "tokenizer": None if chars else f"{recipe.name}_tokenizer.json",
+        "train_text": recipe.train_text,
+        "val_text": recipe.val_text,
+        "dtype": recipe.dtype,
         "train_config": asdict(tc),
         "parameters": model.num_parameters(),
         "steps": state.step,
         "tokens": state.step * tc.batch_size * config.block_size,
         "seconds": round(seconds, 1),
         "device": str(device),
+        "cpu": platform.processor() or platform.machine(),
         "threads": args.threads,
         "load_average": [round(x, 1) for x in (*load_start, *os.getloadavg())],
         "torch": torch.__version__,
@@ -185,19 +276,21 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.date.today().isoformat(),
         "val_loss": val_loss,
         "val_loss_check": check_loss,
-        "val_loss_check_chars": CHECK_CHARS,
+        "val_loss_check_tokens": CHECK_TOKENS,
+        "bits_per_byte": bpb,
         "history": {
             "eval_step": state.history.eval_step,
             "train_loss": state.history.train_loss,
             "val_loss": state.history.val_loss,
             "seconds": state.history.seconds,
         },
-        "sample": sample_text(model, vocab, "def ", 300, temperature=0.8, seed=0),
+        "sample": sample_text(model, vocab, recipe.prompt, 300, temperature=0.8, seed=0),
     }
-    (args.out / f"{SHIPPED}.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    (args.out / f"{recipe.name}.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     if args.out.resolve() == DATA_DIR.resolve():
-        update_manifest([f"{SHIPPED}.safetensors", f"{SHIPPED}.json"])
-    print(f"wrote {weights.name} ({weights.stat().st_size / 1e6:.1f} MB) and {SHIPPED}.json")
+        files = [f"{recipe.name}.safetensors", f"{recipe.name}.json"] + ([] if chars else [info["tokenizer"]])
+        update_manifest(files)
+    print(f"wrote {weights.name} ({weights.stat().st_size / 1e6:.1f} MB) and {recipe.name}.json")
     resume.unlink(missing_ok=True)
     if world > 1:
         torch.distributed.destroy_process_group()

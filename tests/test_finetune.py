@@ -17,18 +17,21 @@ from torch import nn
 from helpers import finetune as ft
 from helpers import instructions as ins
 from helpers import lora as lo
-from helpers.corpus import CharVocab, load_corpus
+from helpers.checkpoints import load_shipped_gpt
+from helpers.corpus import CharVocab
+from helpers.data import data_path
 from helpers.gpt import GPT, GPTConfig
 from helpers.train import trainable_parameters
 
 warnings.filterwarnings("ignore", message=".*non-interactive.*")
 SEEDS = range(6)
-VOCAB = CharVocab.from_text("\n :-" + string.ascii_letters + string.digits)
+VOCAB = CharVocab.from_text("\n :-?,.()=>" + string.ascii_letters + string.digits)
+TEXTS, LABELS = ["x = 1", "a b.", ">>> f()", "if y:"], [1, 0, 2, 1]  # a small labelled set
 
 
 def tiny_gpt(seed=0, vocab_size=30, **overrides):
     torch.manual_seed(seed)
-    sizes = {"vocab_size": vocab_size, "block_size": 32, "n_layer": 2, "n_head": 2, "n_embd": 16}
+    sizes = {"vocab_size": vocab_size, "block_size": 64, "n_layer": 2, "n_head": 2, "n_embd": 16}
     return GPT(GPTConfig(**{**sizes, **overrides})).eval()
 
 
@@ -252,9 +255,9 @@ def test_classifier_errors():
 
 
 def test_snippet_dataset_is_balanced_held_out_and_deterministic():
-    text = load_corpus()
+    text = data_path("python_docs_311_val.txt").read_text(encoding="utf-8")
     paragraphs = [m.group() for m in re.finditer(r"(?:[^\n]+\n?)+", text)]
-    code = [p for p in paragraphs if ft.block_kind(p) == "code"]
+    code = [p for p in paragraphs if ft.block_kind(p) in ("code", "session")]
     assert code and all(ft.is_python(p) for p in code)
     a = ft.snippet_dataset(text, length=40, per_class=(30, 10), seed=3)
     b = ft.snippet_dataset(text, length=40, per_class=(30, 10), seed=3)
@@ -262,23 +265,39 @@ def test_snippet_dataset_is_balanced_held_out_and_deterministic():
     train_x, train_y, test_x, test_y = a
     assert np.bincount(train_y).tolist() == [30, 30, 30] and np.bincount(test_y).tolist() == [10, 10, 10]
     assert all(len(s) == 40 and "\n" not in s and "  " not in s for s in train_x + test_x)
-    # test snippets come from paragraphs no training snippet comes from
+    # test snippets come from paragraphs no training snippet comes from (sessions excepted: the docs repeat
+    # lines such as ">>> import os" in many of them, so a window can occur in a training paragraph too)
     paragraphs = [" ".join(p.split()) for p in text.split("\n\n")]
-    for s in test_x:
+    assert not set(test_x) & set(train_x)
+    for s, y in zip(test_x, test_y, strict=True):
         home = [p for p in paragraphs if s in p]
-        assert home and not any(t in p for p in home for t in train_x)
-    # every code snippet is a window of a paragraph that compiles
-    flat_code = [" ".join(p.split()) for p in code]
-    snippets = zip(train_x + test_x, train_y + test_y, strict=True)
-    assert all(any(s in p for p in flat_code) for s, y in snippets if ft.CLASSES[y] == "code")
+        assert home and (ft.CLASSES[y] == "session" or not any(t in p for p in home for t in train_x))
+    # every code or session snippet is a window of a paragraph of that kind, which compiles
+    for kind in ("code", "session"):
+        flat = [" ".join(p.split()) for p in code if ft.block_kind(p) == kind]
+        snippets = zip(train_x + test_x, train_y + test_y, strict=True)
+        assert all(any(s in p for p in flat) for s, y in snippets if ft.CLASSES[y] == kind)
     with pytest.raises(ValueError, match="length"):
         ft.snippet_dataset(text, length=0)
 
 
+def test_token_windows_cut_every_text_to_one_length():
+    _, tokenizer, _ = load_shipped_gpt("cpu")
+    texts = ["for x in range(10): print(x)", "The module defines the following functions:"]
+    X = ft.token_windows(tokenizer, texts, 5)
+    assert X.shape == (2, 5) and X.dtype == torch.long
+    assert [tokenizer.encode(t)[:5] for t in texts] == X.tolist()
+    assert ft.token_windows(VOCAB, ["abc"], 3).tolist() == [VOCAB.encode("abc")]  # a CharVocab works too
+    with pytest.raises(ValueError, match="fewer than n_tokens"):
+        ft.token_windows(tokenizer, ["x"], 5)
+    with pytest.raises(ValueError, match="n_tokens must be"):
+        ft.token_windows(tokenizer, texts, 0)
+
+
 def test_block_kinds():
     assert ft.block_kind("   x = 1\n   y = 2\n") == "code"
-    assert ft.block_kind("   >>> x = [1, 2]\n   >>> len(x)\n   2\n") == "code"  # a session: prompts only
-    assert ft.block_kind("   stmt ::= expr\n") == "grammar"
+    assert ft.block_kind("   >>> x = [1, 2]\n   >>> len(x)\n   2\n") == "session"  # compiles: prompts only
+    assert ft.block_kind("   >>> x = [1,\n   2\n") is None  # a session that does not compile
     assert ft.block_kind("Some words are here.\nMore words.\n") == "prose"
     # the docs indent prose too: a method's description, a version note - not code
     assert ft.block_kind("   Return the item of *d* with key *key*.  Raises a\n   KeyError.\n") is None
@@ -295,38 +314,34 @@ def test_block_kinds():
 
 
 def test_instructions_and_masked_targets():
-    words = ins.corpus_words(load_corpus())
-    assert words == sorted(set(words)) and all(
-        w.isalpha() and w.islower() and 3 <= len(w) <= 7 for w in words
-    )
-    train, test = ins.split_words(words, n_test=50, seed=0)
-    assert len(test) == 50 and not set(train) & set(test) and set(train) | set(test) == set(words)
-    assert ins.split_words(words, n_test=50, seed=0) == (train, test)
-    assert ins.make_instructions(["abcd"]) == [
-        ("first letter", "Q: first letter abcd\nA: ", "a"),
-        ("last letter", "Q: last letter abcd\nA: ", "d"),
-        ("length", "Q: length abcd\nA: ", "4"),
+    assert ins.make_instructions(["x = 1", "Some words."], [1, 0]) == [
+        ("code", "Q: prose, code or session? x = 1\nA:", " code"),
+        ("prose", "Q: prose, code or session? Some words.\nA:", " prose"),
     ]
-    vocab = VOCAB
-    prompt, response = "Q: reverse abc\nA: ", "cba"  # any prompt and response work
-    x, y = ins.encode_example(vocab, prompt, response)
-    full = vocab.encode(prompt + response + ins.END)
-    assert x == full[:-1] and len(y) == len(x)
-    kept = [(t, target) for t, target in enumerate(y) if target != ins.IGNORE]
-    # exactly the response and END are predicted, each from the position just before it
-    assert (
-        [full[t + 1] for t, _ in kept] == [target for _, target in kept] == vocab.encode(response + ins.END)
-    )
-    assert kept[0][0] == len(prompt) - 1
-    # without the mask, every next character is a target, as in pretraining
-    assert ins.encode_example(vocab, prompt, response, mask_prompt=False) == (full[:-1], full[1:])
+    _, bpe, _ = load_shipped_gpt("cpu")
+    for tokenizer in (VOCAB, bpe):  # characters, or BPE tokens: the mask is on token positions
+        prompt, response = "Q: prose, code or session? x = f(1)\nA:", " code"
+        x, y = ins.encode_example(tokenizer, prompt, response)
+        full = tokenizer.encode(prompt + response + ins.END)
+        n_prompt = len(tokenizer.encode(prompt))
+        assert x == full[:-1] and len(y) == len(x)
+        kept = [(t, target) for t, target in enumerate(y) if target != ins.IGNORE]
+        # exactly the response's tokens and END's are predicted, each from the position just before it
+        assert [full[t + 1] for t, _ in kept] == [target for _, target in kept] == full[n_prompt:]
+        assert kept[0][0] == n_prompt - 1 and tokenizer.decode(full[n_prompt:]) == response + ins.END
+        # without the mask, every next token is a target, as in pretraining
+        assert ins.encode_example(tokenizer, prompt, response, mask_prompt=False) == (full[:-1], full[1:])
+    assert len(bpe.encode(" code")) == 1  # the BPE tokenizer: the answer is one token, END another
+    # a response that merges with the end of the prompt into one token has no clean boundary
+    with pytest.raises(ValueError, match="does not tokenize to a prefix"):
+        ins.encode_example(bpe, "Q: x\nA: co", "de")
 
 
 def test_masked_loss_is_the_mean_over_response_tokens_only():
     torch.manual_seed(0)
     vocab = VOCAB
     model = tiny_gpt(vocab_size=vocab.size)
-    examples = [ins.encode_example(vocab, p, r) for _, p, r in ins.make_instructions(["abc", "defg"])]
+    examples = [ins.encode_example(vocab, p, r) for _, p, r in ins.make_instructions(TEXTS[:2], LABELS[:2])]
     x, y = ins.pad_batch(examples, pad_id=3)
     assert x.shape == y.shape == (len(examples), max(len(e[0]) for e in examples))
     logits, loss = model(x, y)
@@ -342,7 +357,7 @@ def test_masked_loss_is_the_mean_over_response_tokens_only():
 
 def test_batches_are_reproducible():
     vocab = VOCAB
-    examples = [ins.encode_example(vocab, p, r) for _, p, r in ins.make_instructions(["abc", "defg", "gab"])]
+    examples = [ins.encode_example(vocab, p, r) for _, p, r in ins.make_instructions(TEXTS[:3], LABELS[:3])]
     first = ins.instruction_batches(examples, batch_size=4, steps=3, seed=1)
     again = ins.instruction_batches(examples, batch_size=4, steps=3, seed=1)
     epoch1, epoch1_again = list(first()), list(again())
@@ -385,16 +400,16 @@ def test_exact_match_scores_a_model_that_knows_the_answers():
 
 
 def test_instruction_errors():
-    with pytest.raises(ValueError, match="unknown task"):
-        ins.format_prompt("shout", "abc")
+    with pytest.raises(ValueError, match="labels must be"):
+        ins.make_instructions(["x"], [3])
+    with pytest.raises(ValueError, match="1 texts but 2 labels"):
+        ins.make_instructions(["x"], [0, 1])
     with pytest.raises(ValueError, match="prompt_len"):
         ins.response_targets([1, 2, 3], 3)
-    with pytest.raises(ValueError, match="distinct"):
-        ins.split_words(["a", "a", "b"], 1)
-    with pytest.raises(ValueError, match="n_test"):
-        ins.split_words(["a", "b"], 2)
     with pytest.raises(ValueError, match="no examples"):
         ins.pad_batch([])
+    with pytest.raises(ValueError, match="no examples"):
+        ins.exact_match(tiny_gpt(), VOCAB, [])
 
 
 # --- the rank slider ----------------------------------------------------------------------------------------
@@ -423,9 +438,7 @@ def test_tune_trains_only_the_trainable_parameters():
     model = tiny_gpt(vocab_size=vocab.size)
     lo.inject_lora(model, r=2)
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
-    examples = [
-        ins.encode_example(vocab, p, r) for _, p, r in ins.make_instructions(["abc", "bad", "jig", "fed"])
-    ]
+    examples = [ins.encode_example(vocab, p, r) for _, p, r in ins.make_instructions(TEXTS, LABELS)]
     history = ins.tune(model, examples, steps=40, lr=1e-2, batch_size=8, progress=False, rounds=4)
     assert len(history.step_loss) == 40
     assert np.mean(history.step_loss[-5:]) < np.mean(history.step_loss[:5]) - 0.05
@@ -436,6 +449,12 @@ def test_tune_trains_only_the_trainable_parameters():
     full = tiny_gpt(vocab_size=vocab.size)  # full fine-tuning: every parameter moves, the loss drops fast
     history = ins.tune(full, examples, steps=40, lr=1e-2, batch_size=8, progress=False, rounds=4)
     assert np.mean(history.step_loss[-5:]) < 0.7 * np.mean(history.step_loss[:5])
+    bf16 = tiny_gpt(vocab_size=vocab.size)  # the forward pass under bf16 autocast: it learns too
+    history = ins.tune(
+        bf16, examples, steps=40, lr=1e-2, batch_size=8, progress=False, rounds=4, amp_dtype=torch.bfloat16
+    )
+    assert np.mean(history.step_loss[-5:]) < 0.7 * np.mean(history.step_loss[:5])
+    assert all(p.dtype == torch.float32 for p in bf16.parameters())  # the weights stay float32
     with pytest.raises(ValueError, match="grad_clip"):
         ins.tune(model, examples, steps=10, lr=1e-3, grad_clip=-1.0)
     with pytest.raises(ValueError, match="multiple of rounds"):
@@ -480,7 +499,7 @@ def test_rank_slider_redraws_headless(tmp_path):
 def test_tune_clips_the_gradient_before_every_step(grad_clip, monkeypatch):
     vocab = VOCAB
     model = tiny_gpt(vocab_size=vocab.size)
-    examples = [ins.encode_example(vocab, p, r) for _, p, r in ins.make_instructions(["abc", "bad", "jig"])]
+    examples = [ins.encode_example(vocab, p, r) for _, p, r in ins.make_instructions(TEXTS[:3], LABELS[:3])]
     norms, original = [], torch.optim.AdamW.step
 
     def spy(self, *args, **kwargs):  # the gradient as AdamW sees it, after the pre-step hooks
@@ -499,8 +518,7 @@ def test_tune_clips_the_gradient_before_every_step(grad_clip, monkeypatch):
 
 def test_shipped_sweep_matches_its_script_and_the_model():
     import importlib.util
-
-    from helpers.data import data_path
+    import json
 
     root = Path(__file__).resolve().parent.parent
     spec = importlib.util.spec_from_file_location("make_lora_sweep", root / "data" / "make_lora_sweep.py")
@@ -510,11 +528,16 @@ def test_shipped_sweep_matches_its_script_and_the_model():
     assert {k: sweep["settings"][k] for k in script.SETTINGS} == script.SETTINGS
     assert [run["r"] for run in sweep["runs"]] == list(script.RANKS)
     assert all(run["trainable"] == run["r"] * sweep["lora_params_per_rank"] for run in sweep["runs"])
-    model = tiny_gpt(n_embd=128, n_head=4)  # the shipped model's width: the same LoRA count per block
+    config = {**json.loads(data_path("gpt_bpe_python_docs.json").read_text())["config"], "n_layer": 1}
+    model = GPT(GPTConfig(**config))  # one block of the shipped model's shape: its LoRA count per block
     lo.inject_lora(model, r=1, targets=script.SETTINGS["lora_targets"])
-    per_block = trainable_parameters(model)[0] // model.config.n_layer
+    per_block = trainable_parameters(model)[0]
     assert sweep["lora_params_per_rank"] == 6 * per_block  # the shipped GPT has 6 blocks
+    assert sweep["model"] == "data/gpt_bpe_python_docs.safetensors"
     assert sweep["full"]["r"] is None and sweep["lora_short"]["steps"] == script.SETTINGS["full_steps"]
     assert all(
         0 <= run["exact_match"] <= 1 for run in [*sweep["runs"], sweep["full"], sweep["full_unmasked"]]
     )
+    assert (
+        sweep["settings"]["amp"] == "bf16" and sweep["settings"]["threads"] == 1
+    )  # as the script's doc says

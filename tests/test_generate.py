@@ -2,7 +2,8 @@
 against the probabilities it draws from, the KV-cached loop against the uncached one (same greedy tokens,
 same sampled tokens for the same seed, past the context limit too) and against transformers' own greedy
 generate on the same weights, stopping at end-of-sequence tokens and with left-padded prompts of different
-lengths too; the slider's numbers; clear errors."""
+lengths too; the shipped model with its BPE tokenizer (the same tokens with and without the cache, past
+its context too); the slider's numbers; clear errors."""
 
 import functools
 import math
@@ -20,6 +21,8 @@ from transformers.generation.logits_process import (
 )
 
 from helpers import slider_view
+from helpers.checkpoints import load_shipped_gpt
+from helpers.data import data_path
 from helpers.generate import (
     StaticCacheModel,
     StaticKVCache,
@@ -220,6 +223,53 @@ def test_cached_sampling_is_identical_to_uncached_with_the_same_seed(seed, tempe
     )
     assert torch.equal(fast, slow)
     assert not torch.equal(other, slow)  # the seed matters, so the equality above means something
+
+
+SHIPPED_BLOCK = {
+    "norm": "rmsnorm",
+    "mlp": "swiglu",
+    "position": "rope",
+    "bias": False,
+    "tie_embeddings": True,
+}
+
+
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("cache", CACHES)
+def test_the_shipped_models_block_gives_the_same_tokens_past_block_size(seed, cache):
+    # the shipped model's choices (RMSNorm, SwiGLU, RoPE, tied head) at a toy size: RoPE has no position
+    # table, so the cropped window is recomputed for a different reason - the model refuses > block_size
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(**SMALL, **SHIPPED_BLOCK)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(8.0 if p.dim() == 2 else 1.0)
+    idx = prompt(seed, T=12)
+    for how in ({"temperature": 0}, {"temperature": 1.0, "top_p": 0.9}):
+        runs = [
+            generate(m, idx, 20, use_cache=c, generator=torch.Generator().manual_seed(seed), **how)
+            for m, c in ((model, False), (with_cache(model, cache), True))
+        ]
+        assert torch.equal(runs[0], runs[1])
+        assert runs[0].shape == (2, 12 + 20)  # 32 tokens: twice the context of 16
+
+
+def test_the_shipped_model_and_its_bpe_tokenizer_generate_the_same_with_and_without_the_cache():
+    model, tok, _ = load_shipped_gpt("cpu")  # shipped in data/, checked against the manifest
+    c = model.config
+    assert (c.position, c.vocab_size) == ("rope", tok.vocab_size)
+    text = data_path("python_docs_311_val.txt").read_text(encoding="utf-8")[:3000]
+    ids = tok.encode(text)[: c.block_size - 2]  # 2 new tokens fit, the last 2 need a cropped window
+    idx = torch.tensor(ids)[None]  # (1, 254)
+    slow = generate(model, idx, 4, temperature=0, use_cache=False)
+    fast = generate(model, idx, 4, temperature=0)
+    assert torch.equal(slow, fast)
+    short = torch.tensor(tok.encode("This module provides"))[None]  # (1, 3)
+    out = generate(model, short, 6, generator=torch.Generator().manual_seed(0))  # (1, 9)
+    assert torch.equal(
+        out, generate(model, short, 6, use_cache=False, generator=torch.Generator().manual_seed(0))
+    )
+    assert tok.decode(out[0].tolist()).startswith("This module provides")
 
 
 def count_forward_lengths(model, run):

@@ -18,16 +18,19 @@ from safetensors import safe_open
 from helpers import slider_view
 from helpers.checkpoints import (
     SHIPPED,
+    SHIPPED_CHAR,
     load_checkpoint,
     load_shipped_gpt,
     raw_safetensors_header,
     save_checkpoint,
 )
 from helpers.corpus import CharVocab, load_corpus, train_val_split
+from helpers.data import data_path
 from helpers.gpt import GPT, GPTConfig
 from helpers.normalization import LayerNorm as BookLayerNorm
 from helpers.pretrain import (
     TrainConfig,
+    bits_per_byte,
     estimate_loss,
     evaluate_all,
     get_batch,
@@ -163,6 +166,20 @@ def test_param_groups_decay_exactly_the_linear_matrices(bias):
     assert "transformer.wte.weight" in {names[id(p)] for p in no_decay["params"]}
     with pytest.raises(ValueError, match="weight_decay"):
         param_groups(model, -1.0)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_decay_embeddings_decays_every_matrix_like_the_reference_recipe(bias):
+    model = tiny_model(bias=bias)
+    decay, no_decay = param_groups(model, 0.1, decay_embeddings=True)
+    names = {id(p): n for n, p in model.named_parameters()}
+    # the reference recipe's rule: every parameter with two or more dimensions decays, nothing else
+    assert {names[id(p)] for p in decay["params"]} == {n for n, p in model.named_parameters() if p.dim() >= 2}
+    assert {"transformer.wte.weight", "transformer.wpe.weight"} <= {names[id(p)] for p in decay["params"]}
+    assert all(p.dim() == 1 for p in no_decay["params"])
+    tc = TrainConfig(max_steps=2, warmup_steps=0, decay_embeddings=True)
+    groups = make_adamw(model, tc).param_groups
+    assert len(groups[0]["params"]) == len(decay["params"]) and groups[0]["weight_decay"] == tc.weight_decay
 
 
 def test_train_sets_the_schedule_and_clips_like_torch():
@@ -440,8 +457,8 @@ def test_snapshot_slider_moves_through_training():
 # --- the shipped model --------------------------------------------------------------------------------------
 
 
-def test_shipped_model_matches_its_json():
-    model, vocab, info = load_shipped_gpt("cpu")
+def test_the_first_shipped_model_matches_its_json():
+    model, vocab, info = load_shipped_gpt("cpu", name=SHIPPED_CHAR)
     text = load_corpus()
     assert vocab == CharVocab.from_text(text)  # the ids chapter 18 uses
     shipped = {k: model.config.__dict__[k] for k in info["config"]}
@@ -454,6 +471,41 @@ def test_shipped_model_matches_its_json():
     check = evaluate_all(model, val[: info["val_loss_check_chars"]])
     assert check == pytest.approx(info["val_loss_check"], abs=1e-4)
     assert info["val_loss"] < 1.7  # far below the notebook's short run
-    from helpers.data import data_path
+    assert data_path(f"{SHIPPED_CHAR}.safetensors").stat().st_size < 5.5e6
 
-    assert data_path(f"{SHIPPED}.safetensors").stat().st_size < 5.5e6
+
+def test_the_books_model_matches_its_json_and_beats_the_first_by_a_quarter():
+    model, tokenizer, info = load_shipped_gpt("cpu")
+    assert info["recipe"] == "bpe" and "PROVISIONAL" not in info["about"]
+    assert model.config == GPTConfig(**info["config"]) and 10e6 < model.num_parameters() < 30e6
+    assert tokenizer.vocab_size == model.config.vocab_size == 4096
+    assert info["steps"] == info["train_config"]["max_steps"] and info["seconds"] < 2 * 3600
+    header = raw_safetensors_header(data_path(f"{SHIPPED}.safetensors"))
+    assert {v["dtype"] for k, v in header.items() if k != "__metadata__"} == {"BF16"}  # stored in bf16
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # returned in float32
+    val = data_path(info["val_text"]).read_text(encoding="utf-8")
+    ids = torch.tensor(tokenizer.encode(val[:40_000]))
+    check = evaluate_all(model, ids[: info["val_loss_check_tokens"]])
+    assert check == pytest.approx(info["val_loss_check"], abs=1e-3)
+    # the bar, on text neither model trained on: bits per byte at least 25 % below the first model's
+    held_out = train_val_split(load_corpus(), 0.9)[1]
+    n_bytes = len(held_out.encode("utf-8"))
+    old, old_vocab, _ = load_shipped_gpt("cpu", name=SHIPPED_CHAR)
+    old_ids = old_vocab.tensor(held_out)
+    old_bpb = bits_per_byte(evaluate_all(old, old_ids), len(old_ids) - 1, n_bytes)
+    new_ids = torch.tensor(tokenizer.encode(held_out))
+    new_bpb = bits_per_byte(evaluate_all(model, new_ids), len(new_ids) - 1, n_bytes)
+    assert new_bpb == pytest.approx(info["bits_per_byte"]["python_docs_val"], abs=1e-3)
+    assert new_bpb <= 0.75 * old_bpb, (new_bpb, old_bpb)
+
+
+def test_bits_per_byte_counts_the_whole_texts_information():
+    assert bits_per_byte(math.log(2), 10, 10) == pytest.approx(1.0)  # one bit per one-byte token
+    assert bits_per_byte(2 * math.log(2), 5, 10) == pytest.approx(1.0)  # two bits per two-byte token
+    with pytest.raises(ValueError, match="positive"):
+        bits_per_byte(1.0, 0, 10)
+
+
+def test_load_shipped_gpt_names_the_models_it_knows():
+    with pytest.raises(ValueError, match="gpt_bpe_python_docs"):
+        load_shipped_gpt("cpu", name="gpt_huge")

@@ -101,9 +101,9 @@ register(
         solution=_passes,
         wrong=_forgets_the_first_pass,
         explanation="The first step fills the cache from the whole prompt (a full pass). Later steps feed "
-        "one token while prompt_len + j <= block_size; after that, the learned position embeddings force "
-        "a full pass over the cropped window at every step. So the count is 1 + max(0, min(new_tokens - 1, "
-        "prompt_len + new_tokens - 1 - block_size)).",
+        "one token while prompt_len + j <= block_size; after that, the model cannot take another position, "
+        "so every step is a full pass over the cropped window. So the count is "
+        "1 + max(0, min(new_tokens - 1, prompt_len + new_tokens - 1 - block_size)).",
     )
 )
 

@@ -39,7 +39,7 @@ def _masks_one_too_many(ids, prompt_len):
 
 def _solution_targets(ids, prompt_len):
     targets = list(ids[1:])  # position t predicts ids[t + 1]
-    for t in range(prompt_len - 1):  # those targets are prompt characters: not the model's job
+    for t in range(prompt_len - 1):  # those targets are prompt tokens: not the model's job
         targets[t] = -100
     return targets
 
@@ -50,11 +50,11 @@ register(
         title="mask the prompt",
         checker=matches_function(_reference_targets, _example),
         hint="the targets are the ids shifted left by one: position t predicts ids[t + 1]. Which positions "
-        "predict a character of the prompt? The last prompt position predicts the first response character.",
+        "predict a token of the prompt? The last prompt position predicts the first response token.",
         solution=_solution_targets,
         wrong=_masks_one_too_many,
-        explanation="With a prompt of length P, positions 0 .. P - 2 predict prompt characters 1 .. P - 1, "
-        "so they get -100. Position P - 1 (the last prompt character) predicts the first response character: "
+        explanation="With a prompt of P tokens, positions 0 .. P - 2 predict prompt tokens 1 .. P - 1, "
+        "so they get -100. Position P - 1 (the last prompt token) predicts the first response token: "
         "that one must be kept, or the model never learns how to start its answer.",
     )
 )
