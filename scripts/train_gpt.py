@@ -1,33 +1,49 @@
-"""Train the book's shipped character-level GPT on the book's corpus (Python's documentation).
+"""Train a GPT that the book ships, on the book's corpus (Python's documentation).
 
-    python scripts/train_gpt.py
+    python scripts/train_gpt.py                  # the book's model (--recipe bpe, the default)
+    python scripts/train_gpt.py --recipe char    # the first, character-level model
 
-That exact command made data/gpt_char_python_docs.safetensors (the weights, about 5 MB of float32) and
-data/gpt_char_python_docs.json (config, vocabulary, validation loss, steps, seconds, the training curve),
-and replaced their two lines in data/MANIFEST.sha256. Chapter 18 loads the result, chapter 19 generates
-text with it: `helpers.checkpoints.load_shipped_gpt(device)`.
+`--recipe bpe` made data/gpt_bpe_python_docs.safetensors (12.2M parameters stored in bfloat16, 24 MB),
+data/gpt_bpe_python_docs_tokenizer.json (its 4,096-token BPE vocabulary, chapter 15's RegexTokenizer with
+GPT-4's split pattern, trained here on the training text - deterministically, so every run gets the same
+merges) and data/gpt_bpe_python_docs.json (config, training settings, the curve, validation loss, bits per
+byte, seconds, the command), and replaced their lines in data/MANIFEST.sha256. Chapters 18-20 and 26-27
+load it with `helpers.checkpoints.load_shipped_gpt(device)`.
 
-The model: 6 layers x 4 heads x 128 wide, context 256, no biases, tied embeddings (1.2M parameters).
-Training: 1600 steps of 8 windows of 256 characters (3.3M characters, about 8 passes over the training
-text), AdamW (weight decay 0.1 on the matrices), learning rate warming up over 100 steps to 4e-3, then a
-cosine down to 4e-4, gradient clipping at 1, no dropout, seed 0. The validation loss is then measured over
-the whole validation split (the last 10% of the corpus) in float32.
+The model: chapter 17's modern block - RoPE, RMSNorm, SwiGLU, no biases, tied embeddings - 6 layers x 6
+heads x 384 wide, context 256 tokens. Training text: data/python_docs_311_train.txt (9.1 MB, made by
+data/make_docs_corpus.py); validation: data/python_docs_311_val.txt (29 held-out documents). 1500 steps of
+16 windows of 256 tokens (6.1M tokens, about 2.4 passes), AdamW (betas 0.9, 0.95; weight decay 0.1 on the
+Linear matrices), learning rate warming up over 100 steps to 2e-3, then a cosine down to 2e-4, gradient
+clipping at 1, no dropout, seed 0, bf16 autocast (`--amp none` turns it off: on a CPU without AVX-512 BF16
+or AMX it is slower than float32; on this book's test machine it made a step about twice as fast). At the
+end the weights are rounded to bfloat16 and everything is measured on exactly those weights, in float32:
+the loss over every validation token, and bits per byte on the validation text and on the first model's
+held-out text (the last 10% of data/python_docs.txt, which neither model trained on).
 
-It saves a resumable checkpoint (weights, AdamW state, random generators) every --save-every steps
-in build/train_gpt/; run the same command again after an interruption and it carries on from there,
-ending with exactly the weights of an uninterrupted run (on the same machine and thread count).
+Measured: 58.7 minutes on the 2-core AMD EPYC that made the shipped files (2 threads, the machine shared
+with other work, load 7-10); validation loss 3.503 nats per token; 1.322 bits per byte on the first
+model's held-out text, against 2.016 for the first model.
 
-Under torchrun it trains data-parallel (chapter 29): every process draws the same global batch of 8
-windows, keeps its slice of 8 / N, and DistributedDataParallel averages the gradients, so N processes take
-the steps one process would (equal up to the order of float sums); rank 0 alone prints and writes files.
+`--recipe char` is the first shipped model (data/gpt_char_python_docs.*): 6 x 4 x 128, GPT-2's block,
+context 256 characters, 1.2M parameters, 1600 steps of 8 windows, float32, trained on data/python_docs.txt.
+
+It saves a resumable checkpoint (weights, AdamW state, random generators) every --save-every steps in
+build/train_gpt/; run the same command again after an interruption and it carries on from there, ending
+with exactly the weights of an uninterrupted run (on the same machine and thread count; tested with the
+char recipe). Batches, initial weights and the tokenizer are seeded, so a rerun on the same machine and
+thread count retraces the same curve; on another processor the sums inside the matrix products round
+differently and the curve drifts a little (for the char recipe an idle Intel Xeon tracked the AMD curve
+within 0.01 and ended at 1.414 against 1.400).
+
+Under torchrun it trains data-parallel (chapter 29): every process draws the same global batch, keeps its
+slice of batch / N windows, and DistributedDataParallel averages the gradients, so N processes take the
+steps one process would (equal up to the order of float sums); rank 0 alone prints and writes files.
 
     torchrun --nproc_per_node=2 scripts/train_gpt.py --threads 1                   # 2 CPU processes
     torchrun --nproc_per_node=4 scripts/train_gpt.py                               # 4 GPUs, NCCL
 
-On another processor the sums inside the matrix products round differently, and over 1600 steps the run
-drifts: the shipped files were made on a 2-core AMD EPYC (19 minutes, the machine heavily shared); the same
-command on an idle 2-core Intel Xeon tracked the shipped curve within 0.01 and ended at a validation loss
-of 1.414 against the shipped 1.400, its last 200 steps taking 29 s (about 4 minutes for a whole idle run).
+`--max-chars N` trains on the first N characters of each text only (for smoke tests).
 """
 
 from __future__ import annotations

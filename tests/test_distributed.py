@@ -151,7 +151,7 @@ def test_train_gpt_under_torchrun_matches_one_process(tmp_path):
     env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
     env.pop("PYTHONPATH", None)
     script = str(ROOT / "scripts" / "train_gpt.py")
-    common = ["--steps", "2", "--threads", "1", "--save-every", "100"]
+    common = ["--recipe", "char", "--steps", "2", "--threads", "1", "--save-every", "100"]  # the small model
     runs = {
         "one": [sys.executable, script],
         "two": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
