@@ -4,6 +4,7 @@ A b-bit quantizer maps a float x to an integer q = round(x / s) + z in a fixed r
 (q - z) * s. This module adds, over plain torch:
 
     int_range(bits, signed)                   the integers b bits can hold: -2^(b-1)..2^(b-1)-1 or 0..2^b-1
+    scale_groups(x, granularity)              x as (rows, groups, group_len): the entries each scale covers
     quantize_absmax(x, bits, granularity)     symmetric: s = max|x| / (2^(b-1) - 1), z = 0, q in +-(2^(b-1)-1)
     quantize_zero_point(x, bits, granularity) asymmetric: s = (max - min) / (2^b - 1), z = round(-min / s),
                                               q in 0..2^b-1, so a range like [0, 6] wastes no levels
@@ -49,8 +50,12 @@ def int_range(bits: int, signed: bool) -> tuple[int, int]:
     return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
 
 
-def _groups(x: torch.Tensor, granularity: Granularity) -> torch.Tensor:
-    """x seen as (rows, groups, group_len): each scale covers one group (the last axis)."""
+def scale_groups(x: torch.Tensor, granularity: Granularity) -> torch.Tensor:
+    """x reshaped to (rows, groups, group_len): each quantization scale covers one group (the last axis).
+
+    "tensor": (1, 1, N), one group of everything; "channel": (out, 1, in) for a 2-D weight, one group per
+    output row; an int g: (out, in / g, g), runs of g consecutive inputs of a row (g must divide in).
+    """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.numel() == 0:
         raise ValueError(f"x must be a non-empty floating-point tensor, got {getattr(x, 'dtype', type(x))}")
     if granularity == "tensor":
@@ -101,7 +106,7 @@ def quantize_absmax(x: torch.Tensor, bits: int = 8, granularity: Granularity = "
     Zero stays exactly zero, and |x - q s| <= s / 2 for every entry (nothing is clipped: max|x| maps to qmax).
     """
     _, qmax = int_range(bits, signed=True)
-    g = _groups(x, granularity)  # (rows, groups, gl)
+    g = scale_groups(x, granularity)  # (rows, groups, gl)
     scale = g.abs().amax(dim=-1, keepdim=True).float() / qmax  # (rows, groups, 1)
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero group: any scale works
     q = torch.round(g * (1 / scale)).clamp(-qmax, qmax).to(torch.int8)  # (rows, groups, gl)
@@ -114,7 +119,7 @@ def quantize_zero_point(x: torch.Tensor, bits: int = 8, granularity: Granularity
     The range always includes 0 (min <= 0 <= max), so zero is a level (z) and padding stays exact.
     """
     qmin, qmax = int_range(bits, signed=False)
-    g = _groups(x, granularity)  # (rows, groups, gl)
+    g = scale_groups(x, granularity)  # (rows, groups, gl)
     lo = g.amin(dim=-1, keepdim=True).float().clamp(max=0)  # (rows, groups, 1)
     hi = g.amax(dim=-1, keepdim=True).float().clamp(min=0)  # (rows, groups, 1)
     scale = (hi - lo) / (qmax - qmin)  # (rows, groups, 1)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from helpers.exercises import all_exercises, check, get, passes, solution
-from helpers.exercises.core import by_hand
+from helpers.exercises.core import by_hand, without_mirrors
 
 EXERCISES = all_exercises()
 
@@ -88,3 +88,18 @@ def test_by_hand_refuses_a_library_shortcut_however_it_is_reached():
 def test_by_hand_rejects_a_name_that_does_not_exist():
     with pytest.raises(ValueError, match="has no attribute 'solvee'"):
         by_hand(lambda f: None, {"numpy.linalg.solvee": ""})
+
+
+def test_without_mirrors_refuses_a_call_to_the_chapter_copy_even_inside_a_nested_function():
+    checker = without_mirrors(lambda f: f(2), {"n_m_mask": "Sort each group yourself."})
+
+    def direct(x):
+        return n_m_mask(x)  # noqa: F821 - the notebook's copy, looked up by name only
+
+    def nested(x):
+        return (lambda y: n_m_mask(y))(x)  # noqa: F821
+
+    for answer in (direct, nested):
+        with pytest.raises(AssertionError, match="calls n_m_mask, the chapter's own code; Sort each"):
+            checker(answer)
+    checker(lambda x: x * 2)  # an answer that builds it: accepted

@@ -18,6 +18,7 @@ from helpers.quantize import (
     quantize_linears,
     quantize_zero_point,
     saved_bytes,
+    scale_groups,
     unpack_int4,
 )
 
@@ -194,6 +195,20 @@ def test_outlier_slider_per_group_scales_contain_the_damage():
         outlier_picture(w, 4, 2.0, 64)
 
 
+def test_scale_groups_puts_each_scales_entries_on_the_last_axis():
+    w = torch.arange(24.0).reshape(4, 6)  # (out, in)
+    assert torch.equal(scale_groups(w, "tensor"), w.reshape(1, 1, 24))
+    assert torch.equal(scale_groups(w, "channel")[:, 0], w)  # (4, 1, 6): row r is group (r, 0)
+    by_three = scale_groups(w, 3)  # (4, 2, 3)
+    assert by_three.shape == (4, 2, 3)
+    assert torch.equal(by_three[2, 1], w[2, 3:6])  # the second run of three inputs of row 2
+    assert torch.equal(scale_groups(torch.arange(5.0), "tensor").flatten(), torch.arange(5.0))  # any shape
+    # absmax's scale is the largest |x| of each group, per granularity
+    for gr in ("tensor", "channel", 3):
+        want = scale_groups(w, gr).abs().amax(-1, keepdim=True) / 127
+        assert torch.allclose(quantize_absmax(w, 8, gr).scale, want)
+
+
 def test_bad_input_is_a_clear_error():
     w = torch.randn(4, 10)
     with pytest.raises(ValueError, match="bits"):
@@ -206,6 +221,12 @@ def test_bad_input_is_a_clear_error():
         quantize_absmax(torch.randn(2, 3, 4), 4, "channel")
     with pytest.raises(ValueError, match="floating-point"):
         quantize_zero_point(torch.ones(3, dtype=torch.long), 8)
+    with pytest.raises(ValueError, match="non-empty"):
+        scale_groups(torch.zeros(0), "tensor")
+    with pytest.raises(ValueError, match="granularity"):
+        scale_groups(w, 0)
+    with pytest.raises(ValueError, match="must divide"):
+        scale_groups(w, 3)
     with pytest.raises(ValueError, match="scheme"):
         fake_quantize(w, 4, scheme="log")
     with pytest.raises(ValueError, match="-8..7"):

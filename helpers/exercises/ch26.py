@@ -5,8 +5,15 @@ import math
 import torch
 
 from helpers.cost import forward_flops
-from helpers.exercises.core import Exercise, matches_value, register
+from helpers.exercises.core import Exercise, by_hand, matches_value, register
 from helpers.gpt import GPTConfig
+
+_COUNTERS = {  # what a FLOP-counting exercise may not hand over to the library or the chapter's helper
+    "torch.utils.flop_counter.FlopCounterMode": "count the products yourself: 2 m n k for each.",
+    "helpers.cost.forward_flops": "that is the chapter's own count; write yours from the table of 26.1.",
+    "helpers.cost.training_flops": "that is the chapter's own count; write yours.",
+    "helpers.cost.flops_per_token": "that is the 2N rule, not a count of the products.",
+}
 
 
 # 26.1 ---------------------------------------------------------------------------------------------------
@@ -54,7 +61,7 @@ register(
     Exercise(
         key="26.1",
         title="count a GPT's forward FLOPs",
-        checker=_check_count,
+        checker=by_hand(_check_count, _COUNTERS),
         hint="per layer there are six products: x W_qkv (C -> 3C), Q K^T and P V (each T x T x C over all "
         "heads, per sequence), the output projection (C -> C) and the MLP's two (C -> 4C -> C); then the "
         "lm_head (C -> V) once. An (m, k) @ (k, n) product costs 2 m n k FLOPs.",
@@ -66,17 +73,55 @@ register(
     )
 )
 
+
 # 26.2 ---------------------------------------------------------------------------------------------------
+def mlp_training_flops(batch, widths):
+    forward = sum(
+        2 * batch * d_in * d_out for d_in, d_out in zip(widths[:-1], widths[1:], strict=True)
+    )  # x W^T, each layer
+    weight_grads = forward  # dL/dW = (dL/dy)^T x: one product of the forward one's size per layer
+    input_grads = forward - 2 * batch * widths[0] * widths[1]  # dL/dx = (dL/dy) W, but not for the data
+    return forward + weight_grads + input_grads
+
+
+def _three_times_forward(batch, widths):
+    return 3 * sum(2 * batch * d_in * d_out for d_in, d_out in zip(widths[:-1], widths[1:], strict=True))
+
+
+def _check_mlp_flops(answer) -> None:
+    assert callable(answer), f"expected a function, got {type(answer).__name__}"
+    g = torch.Generator().manual_seed(262)
+    for _ in range(12):
+        depth = int(torch.randint(1, 5, (1,), generator=g))
+        widths = [int(w) for w in torch.randint(1, 300, (depth + 1,), generator=g)]
+        batch = int(torch.randint(1, 65, (1,), generator=g))
+        got = answer(batch, list(widths))
+        assert got is not None, "your function returned None: did you forget `return`?"
+        want = mlp_training_flops(batch, widths)
+        if got == _three_times_forward(batch, widths) and got != want:
+            raise AssertionError(
+                "3 x forward counts a gradient for the input batch too; the data does not require grad"
+            )
+        assert got == want, (
+            f"for batch {batch} and widths {widths}: you counted {got:,}, the answer is {want:,}"
+        )
+
+
 register(
     Exercise(
         key="26.2",
-        title="GPT-3's training compute",
-        checker=matches_value(6 * 175e9 * 300e9 / 1e23, atol=0.02, what="your number of 1e23 FLOPs"),
-        hint="training costs about 6 FLOPs per parameter per token: 2 forward, 4 backward.",
-        solution=3.15,
-        wrong=1.05,  # 2 N D: the forward pass only
-        explanation="6 x 175e9 x 300e9 = 3.15e23 FLOPs; the GPT-3 paper's Table D.1 gives 3.14e23. At 40 % "
-        "of an A100's 312 TFLOP/s bf16 peak, that is about 29,000 GPU-days.",
+        title="build it: an MLP's training FLOPs",
+        checker=by_hand(_check_mlp_flops, _COUNTERS),
+        hint="a Linear layer on a batch of B rows, d_in -> d_out, costs 2 B d_in d_out forward. Backward it "
+        "needs dL/dW (always) and dL/dx (only where x needs a gradient): each is one product of the same "
+        "size. The input batch is data: nothing asks for its gradient.",
+        solution=mlp_training_flops,
+        wrong=_three_times_forward,  # "backward is twice the forward", for every layer
+        explanation="Backward is twice the forward only for layers whose input needs a gradient. The first "
+        "layer's input is the data, so autograd skips dL/dx there: a two-layer MLP 784 -> 256 -> 10 costs "
+        "about 2 x its forward, not 3 x, because the first layer is most of it. In the GPT the first "
+        "matmul's input is the embedding, a parameter's output, so there every layer pays both products and "
+        "training is exactly 3 x forward.",
     )
 )
 
@@ -84,14 +129,17 @@ register(
 register(
     Exercise(
         key="26.3",
-        title="the memory of training a 7B model",
+        title="the memory of training a 7B model in mixed precision",
         checker=matches_value(7e9 * 16 / 1e9, atol=0.5, what="your GB"),
-        hint="in float32 every parameter has its value, its gradient, and AdamW's two moments.",
+        hint="count bytes per parameter: a bf16 copy of the weight and a bf16 gradient for the arithmetic, "
+        "and in float32 the master weight and AdamW's two moments.",
         solution=112.0,
-        wrong=28.0,  # the weights only
-        explanation="4 numbers of 4 bytes = 16 bytes per parameter: 7e9 x 16 = 112 GB before a single "
-        "activation. Mixed precision keeps fp32 master weights and moments, so it saves little of this; "
-        "what fits a 7B model on a 24 GB card is LoRA (chapter 20) or sharding the state (chapter 29).",
+        wrong=56.0,  # "16-bit training halves the memory"
+        explanation="2 + 2 bytes in bf16, plus 4 + 4 + 4 in float32 = 16 bytes per parameter, exactly what "
+        "plain float32 training costs (4 + 4 + 8): 7e9 x 16 = 112 GB before a single activation. Mixed "
+        "precision saves time and activation memory, not this (the accounting of the ZeRO paper, "
+        "Rajbhandari et al. 2020). What fits a 7B model on a 24 GB card is LoRA (chapter 20) or sharding "
+        "the state over many cards (chapter 29).",
     )
 )
 
@@ -126,5 +174,23 @@ register(
         explanation="C = 6 N (20 N) = 120 N^2, so N = sqrt(1e21 / 120) = 2.9e9 parameters, trained on 58e9 "
         "tokens. Both grow as the square root of the budget: ten times the compute buys about 3.2 times "
         "the model and 3.2 times the data.",
+    )
+)
+
+# 26.6 ---------------------------------------------------------------------------------------------------
+register(
+    Exercise(
+        key="26.6",
+        title="predict: activations against weights",
+        checker=matches_value(2.5, atol=1.0, what="your ratio of activation bytes to parameter bytes"),
+        hint="the parameters do not depend on the batch. The activations are, per token, several tensors of "
+        "width C to 4C in every layer, plus the logits (V numbers per token): multiply by 4 x 128 tokens.",
+        solution=2.5,
+        wrong=0.5,  # "the weights are the big thing in memory"
+        explanation="The shipped model keeps about 60,000 floats per token for backward (six layers of q, k, "
+        "v, the attention weights, the MLP's 4C-wide tensors, the norms, and the 4096-wide logits), so 512 "
+        "tokens keep about 117 MiB against 46.5 MiB of parameters: 2.5 times as much, and it doubles with "
+        "the batch or the context. For a small model trained on long batches the activations, not the "
+        "weights, fill the memory.",
     )
 )

@@ -2,7 +2,7 @@
 
 import torch
 
-from helpers.exercises.core import Exercise, matches_value, register
+from helpers.exercises.core import Exercise, by_hand, matches_value, register, without_mirrors
 from helpers.sparsity import n_m_mask
 
 
@@ -41,7 +41,17 @@ register(
     Exercise(
         key="27.1",
         title="absmax int8, one scale per row",
-        checker=_check_absmax_rows,
+        checker=without_mirrors(
+            by_hand(
+                _check_absmax_rows,
+                {
+                    "helpers.quantize.quantize_absmax": "find each row's largest |w| and divide by 127.",
+                    "helpers.quantize.fake_quantize": "compute the scale and the integers yourself.",
+                    "torch.quantize_per_channel": "compute the integers yourself: round(W / scale).",
+                },
+            ),
+            {"quantize_absmax": "write the per-row scale and the rounding yourself."},
+        ),
         hint="a row's scale is its largest MAGNITUDE divided by 127, so that the entry of largest |w| - "
         "positive or negative - lands on +127 or -127. Then q = round(W / scale) as int8.",
         solution=absmax_rows,
@@ -87,7 +97,17 @@ register(
     Exercise(
         key="27.2",
         title="2:4 pruning",
-        checker=_check_2_4,
+        checker=without_mirrors(
+            by_hand(
+                _check_2_4,
+                {
+                    "helpers.sparsity.n_m_mask": "find the two largest |w| of each group of four yourself.",
+                    "helpers.sparsity.prune_linears": "prune the matrix yourself.",
+                    "helpers.sparsity.magnitude_mask": "keep the two largest |w| of every group of four.",
+                },
+            ),
+            {"n_m_mask": "build the mask from topk yourself.", "magnitude_mask": "work group by group."},
+        ),
         hint="reshape to (-1, 4) so each row is one group; topk(2) of the ABSOLUTE values gives the two to "
         "keep; scatter ones at those positions into a zero mask and multiply.",
         solution=prune_2_4,
@@ -125,5 +145,49 @@ register(
         explanation="1 + a + a^2 + ... + a^k = (1 - a^(k+1)) / (1 - a) = 3.36 for a = 0.8, k = 4: the "
         "first rejection ends the round, so later drafts count only when all earlier ones were kept. "
         "If a target pass costs the same as 5 draft steps, the round costs 1 + 4/5 passes: a 1.87x speed-up.",
+    )
+)
+
+
+# 27.5 ---------------------------------------------------------------------------------------------------
+register(
+    Exercise(
+        key="27.5",
+        title="predict: the shipped GPT at 4 bits",
+        checker=matches_value(0.24, atol=0.05, what="your fraction of the fp32 size"),
+        hint="only the Linear layers are quantized (4 bits, plus one float32 scale per row); the token "
+        "embedding, tied to the head, stays in fp32. How big is that matrix next to the rest?",
+        solution=0.24,
+        wrong=0.125,  # "4 bits is an eighth of 32"
+        explanation="The Linear weights shrink eightfold, but the 4096 x 384 embedding (6 MiB, an eighth of "
+        "the model) stays in fp32, so the file is 11.2 of 46.5 MiB: 24 %, not 12.5 %. On a 7B model the "
+        "embedding is a few percent of the weights, and 4 bits come much closer to an eighth; on a small "
+        "model what is not quantized decides the size.",
+    )
+)
+
+
+# 27.6 ---------------------------------------------------------------------------------------------------
+def _slower_or_faster(answer) -> None:
+    assert isinstance(answer, str), f"answer 'faster' or 'slower', got {type(answer).__name__}"
+    answer = answer.strip().lower()
+    assert answer in ("faster", "slower"), f"answer 'faster' or 'slower', got {answer!r}"
+    assert answer == "slower", "not faster: count what one round costs against the tokens it yields"
+
+
+register(
+    Exercise(
+        key="27.6",
+        title="predict: speculative decoding with a poor draft",
+        checker=_slower_or_faster,
+        hint="a round costs k draft steps plus one target pass over k + 1 tokens, and yields 1 + (accepted "
+        "drafts) tokens. With 10 % acceptance, how many tokens does a round yield?",
+        solution="slower",
+        wrong="faster",  # "fewer target passes must be faster"
+        explanation="At 10 % acceptance a round of k = 4 yields about 1.1 tokens, for 4 draft steps (each an "
+        "eighth of a target step here) plus a target pass over 5 tokens (1.7 single-token passes): about "
+        "2.2 target steps of time for 1.1 tokens, so roughly half the target's own speed. Fewer target "
+        "passes pay off only when the draft agrees often: at 80 % acceptance (exercise 27.4) a round yields "
+        "3.4 tokens for the same cost.",
     )
 )

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from helpers.exercises.core import Exercise, matches_value, register
+from helpers.exercises.core import Exercise, by_hand, matches_value, register, without_mirrors
 from helpers.fast_attention import score_bytes
 from helpers.ssm import scan_parallel
 
@@ -96,7 +96,20 @@ register(
     Exercise(
         key="28.1",
         title="one query, streamed",
-        checker=_check_stream,
+        checker=without_mirrors(
+            by_hand(
+                _check_stream,
+                {
+                    "helpers.fast_attention.tiled_attention": "carry m, l and acc yourself.",
+                    "helpers.fast_attention.online_softmax_stats": "keep the running max and sum yourself.",
+                    "helpers.fast_attention.online_softmax": "keep the running max and sum yourself.",
+                },
+            ),
+            {
+                "tiled_attention": "carry m, l and acc across the blocks yourself.",
+                "online_softmax_stats": "keep the running max and sum yourself.",
+            },
+        ),
         hint="carry three things across blocks: the running max m, the running sum l of exp(s - m), and the "
         "running weighted sum acc of exp(s - m) * v. When a block raises the max to m_new, multiply BOTH l "
         "and acc by exp(m - m_new) before adding the block's own terms. Divide acc by l at the end.",

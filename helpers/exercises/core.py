@@ -241,3 +241,33 @@ def by_hand(checker: Checker, forbidden: dict[str, str]) -> Checker:
                 setattr(owner, attribute, original)
 
     return checker_by_hand
+
+
+def _names_called(function: Callable[..., Any]) -> set[str]:
+    """Every global or attribute name the code of `function` (and of functions inside it) looks up."""
+    code = getattr(function, "__code__", None)
+    names: set[str] = set()
+    code_objects = [code] if code is not None else []
+    while code_objects:
+        code = code_objects.pop()
+        names.update(code.co_names)
+        code_objects.extend(c for c in code.co_consts if inspect.iscode(c))
+    return names
+
+
+def without_mirrors(checker: Checker, names: dict[str, str]) -> Checker:
+    """`checker`, refusing an answer that calls one of the chapter's own teaching cells by name.
+
+    A notebook's `# mirrors` cell defines its own copy of a helper, a different object from the helper, so
+    by_hand (which refuses the helper) does not see it: an answer that calls the chapter's `n_m_mask` has
+    had the exercise done by the text above. `names` maps each such name to what to do instead.
+    """
+
+    def checker_without_mirrors(answer: Any) -> None:
+        called = _names_called(answer) if callable(answer) else set()
+        for name, instead in names.items():
+            if name in called:
+                raise AssertionError(f"your function calls {name}, the chapter's own code; {instead}")
+        checker(answer)
+
+    return checker_without_mirrors
