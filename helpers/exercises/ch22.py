@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from helpers.exercises.core import Exercise, matches_value, register
+from helpers.exercises.core import Exercise, by_hand, matches_value, register, without_mirrors
 from helpers.vit import patchify as _library_patchify
 
 
@@ -149,5 +149,89 @@ register(
         "(reorder the inputs and the outputs reorder the same way), and the mean does not care about "
         "order, so the logits are the same up to rounding. Shift by 1 to 3 pixels instead and the patches' "
         "contents change: the model has to have learned that case.",
+    )
+)
+
+
+# 22.5 ---------------------------------------------------------------------------------------------------
+def _conv_as_patches(images, weight, bias):
+    """F.conv2d(images, weight, bias, stride=p) for a (d, C, p, p) kernel, as patchify and one matmul."""
+    d, C, p, _ = weight.shape
+    B, _, H, W = images.shape
+    z = _library_patchify(images, p) @ weight.reshape(d, C * p * p).T + bias  # (B, N, d): one row per patch
+    return z.transpose(1, 2).reshape(B, d, H // p, W // p)  # (B, d, H/p, W/p): channels first, as conv2d
+
+
+def _conv_as_patches_no_transpose(images, weight, bias):
+    d, C, p, _ = weight.shape
+    B, _, H, W = images.shape
+    z = _library_patchify(images, p) @ weight.reshape(d, C * p * p).T + bias  # (B, N, d)
+    return z.reshape(B, d, H // p, W // p)  # the right shape, but the patch axis and the channel axis mixed
+
+
+CONV_SHAPES = [
+    (1, 1, 4, 4, 2, 3),
+    (2, 3, 8, 12, 4, 5),
+    (3, 2, 6, 9, 3, 4),
+    (2, 3, 16, 16, 8, 7),
+    (1, 1, 5, 5, 1, 2),
+]
+
+
+def _check_conv_as_patches(answer) -> None:
+    assert callable(answer), f"expected a function(images, weight, bias), got {type(answer).__name__}"
+    gen = torch.Generator().manual_seed(5)
+    for B, C, H, W, p, d in CONV_SHAPES:
+        images = torch.randn(B, C, H, W, generator=gen, dtype=torch.float64)  # (B, C, H, W)
+        weight = torch.randn(d, C, p, p, generator=gen, dtype=torch.float64)  # (d, C, p, p): a conv2d kernel
+        bias = torch.randn(d, generator=gen, dtype=torch.float64)  # (d,)
+        want = _conv_as_patches(images, weight, bias)  # (B, d, H/p, W/p)
+        got = answer(images.clone(), weight.clone(), bias.clone())
+        assert got is not None, "your function returned None: did you forget `return`?"
+        assert isinstance(got, torch.Tensor), f"return a torch tensor, got {type(got).__name__}"
+        shapes = f"images {(B, C, H, W)} and a ({d}, {C}, {p}, {p}) kernel"
+        assert tuple(got.shape) == tuple(want.shape), (
+            f"for {shapes} you return shape {tuple(got.shape)}; "
+            f"conv2d with stride {p} gives {tuple(want.shape)}"
+        )
+        if not torch.allclose(got, want, rtol=1e-9, atol=1e-9):
+            hint = ""
+            if torch.allclose(got, _conv_as_patches_no_transpose(images, weight, bias), rtol=1e-9, atol=1e-9):
+                hint = (
+                    ": the products are right but land in the wrong places. (B, N, d) has the patch "
+                    "axis before the channel axis; conv2d's output has the channels first, so swap them "
+                    "before the last reshape"
+                )
+            raise AssertionError(f"for {shapes} the shape is right but the numbers are not{hint}")
+
+
+_NO_CONVOLUTION = "Cut the patches (patchify is allowed) and use one matrix product."
+register(
+    Exercise(
+        key="22.5",
+        title="a strided convolution, as patches and one matrix product",
+        checker=without_mirrors(
+            by_hand(
+                _check_conv_as_patches,
+                {
+                    "torch.nn.functional.conv2d": _NO_CONVOLUTION,
+                    "torch.conv2d": _NO_CONVOLUTION,
+                    "torch.nn.Conv2d.forward": _NO_CONVOLUTION,
+                    "helpers.vit.PatchEmbedding.forward": "Write the matrix product yourself.",
+                },
+            ),
+            {"PatchEmbedding": "write the matrix product yourself, with patchify."},
+        ),
+        hint="patchify(images, p) gives (B, N, C*p*p), each patch flattened (c, u, v). The kernel flattened "
+        "the same way, weight.reshape(d, -1), has one row per output channel, so patches @ that.T + bias is "
+        "(B, N, d). conv2d returns (B, d, H/p, W/p): move the channel axis in front of the patch axis "
+        "(transpose), then reshape N into the grid (H/p, W/p).",
+        solution=_conv_as_patches,
+        wrong=_conv_as_patches_no_transpose,
+        explanation="With kernel = stride = p the windows are exactly the patches, and each output value is "
+        "the dot product of one flattened kernel with one flattened patch: a (B, N, C p^2) by (C p^2, d) "
+        "matrix product. This is how you load a checkpoint that stores its patch embedding as a Conv2d "
+        "(timm, CLIP) into the book's Linear: weight.reshape(d, -1) is the Linear's weight, and the bias "
+        "is the same vector.",
     )
 )

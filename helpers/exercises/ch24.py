@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from helpers import video
-from helpers.exercises.core import Exercise, matches_value, register
+from helpers.exercises.core import Exercise, by_hand, matches_value, register, without_mirrors
 
 # 24.1 ---------------------------------------------------------------------------------------------------
 SHORTCUTS = ("time_sequences", "rearrange", "einops")  # the chapter's own helper, or a library that does it
@@ -148,5 +148,84 @@ register(
         "3,136^2 = 9,834,496 pairs; divided scores 16 x 196^2 + 196 x 16^2 = 614,656 + 50,176 = 664,832, "
         "about 14.8 times fewer. Leaving out the time step gives exactly T = 16; the time step is small "
         "because T is much smaller than N.",
+    )
+)
+
+
+# 24.5 ---------------------------------------------------------------------------------------------------
+def _tubelets(videos, weight, bias):
+    """Tubelet embedding: (B, C, T, H, W) clips, a (d, C, t, p, p) kernel -> (B, T/t, N, d) tokens."""
+    d, C, t, p, _ = weight.shape
+    B, _, T, H, W = videos.shape
+    x = videos.reshape(B, C, T // t, t, H // p, p, W // p, p)  # (B, C, T', t, rows, p, cols, p)
+    x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)  # (B, T', rows, cols, C, t, p, p): the tubelet's address first
+    x = x.reshape(B, T // t, (H // p) * (W // p), C * t * p * p)  # (B, T', N, C*t*p*p): one row per tubelet
+    return x @ weight.reshape(d, -1).T + bias  # (B, T', N, d)
+
+
+def _tubelets_no_permute(videos, weight, bias):
+    d, C, t, p, _ = weight.shape
+    B, _, T, H, W = videos.shape
+    x = videos.reshape(B, T // t, (H // p) * (W // p), C * t * p * p)  # right shape, pixels of many tubelets
+    return x @ weight.reshape(d, -1).T + bias
+
+
+TUBELET_SHAPES = [(1, 1, 2, 4, 4, 2, 2, 3), (2, 3, 4, 8, 8, 2, 4, 5), (2, 1, 6, 16, 16, 3, 4, 8)]
+TUBELET_SHAPES += [(1, 2, 3, 6, 9, 1, 3, 4), (1, 1, 4, 4, 4, 4, 1, 2)]
+
+
+def _check_tubelets(answer) -> None:
+    assert callable(answer), f"expected a function(videos, weight, bias), got {type(answer).__name__}"
+    gen = torch.Generator().manual_seed(24)
+    for B, C, T, H, W, t, p, d in TUBELET_SHAPES:
+        videos = torch.randn(B, C, T, H, W, generator=gen, dtype=torch.float64)  # (B, C, T, H, W)
+        weight = torch.randn(d, C, t, p, p, generator=gen, dtype=torch.float64)  # (d, C, t, p, p)
+        bias = torch.randn(d, generator=gen, dtype=torch.float64)  # (d,)
+        want = _tubelets(videos, weight, bias)  # (B, T/t, N, d)
+        got = answer(videos.clone(), weight.clone(), bias.clone())
+        if got is None:
+            raise AssertionError("your function returned None: did you forget `return`?")
+        assert isinstance(got, torch.Tensor), f"return a torch tensor, got {type(got).__name__}"
+        case = f"clips {(B, C, T, H, W)} and a {(d, C, t, p, p)} kernel"
+        assert tuple(got.shape) == tuple(want.shape), (
+            f"for {case} you return shape {tuple(got.shape)}, not (B, T/t, N, d) = {tuple(want.shape)}"
+        )
+        assert torch.allclose(got, want, rtol=1e-9, atol=1e-9), (
+            f"for {case} the shape is right but the numbers are not: token [b, i, n] must be the "
+            f"kernel applied to frames i*{t}..i*{t}+{t - 1} of clip b at patch n, flattened (c, t, u, v) "
+            "like the kernel"
+        )
+
+
+_CUT_TUBELETS = "Cut the tubelets with reshape and permute, then use one matrix product."
+register(
+    Exercise(
+        key="24.5",
+        title="tubelet embedding, without a convolution",
+        checker=without_mirrors(
+            by_hand(
+                _check_tubelets,
+                {
+                    "torch.nn.functional.conv3d": _CUT_TUBELETS,
+                    "torch.conv3d": _CUT_TUBELETS,
+                    "torch.nn.Conv3d.forward": _CUT_TUBELETS,
+                    "torch.nn.functional.conv2d": _CUT_TUBELETS,
+                    "torch.conv2d": _CUT_TUBELETS,
+                    "helpers.video.conv3d_by_frames": _CUT_TUBELETS,
+                },
+            ),
+            {"conv3d_by_frames": _CUT_TUBELETS},
+        ),
+        hint="split every axis the kernel covers in two: reshape (B, C, T, H, W) to "
+        "(B, C, T/t, t, H/p, p, W/p, p). permute so that the tubelet's address (T/t, H/p, W/p) comes right "
+        "after B and its contents (C, t, p, p) come last, in the kernel's own order; reshape to "
+        "(B, T/t, N, C t p p) and multiply by weight.reshape(d, -1).T, then add the bias.",
+        solution=_tubelets,
+        wrong=_tubelets_no_permute,
+        explanation="A tubelet is chapter 22's patch with a depth in time: t frames of a p x p square. With "
+        "kernel = stride = (t, p, p) the windows of F.conv3d are exactly the tubelets and never overlap, so "
+        "the convolution is one matrix product of the flattened tubelets with the flattened kernel - the "
+        "argument of 22.2 with one more axis. ViViT embeds clips this way: t = 2 halves the tokens of the "
+        "chapter's per-frame patches (t = 1), and each token already mixes two frames.",
     )
 )

@@ -1,12 +1,11 @@
 """Exercises for chapter 25: multimodal learning."""
 
 import math
-import types
 
 import numpy as np
 import torch
 
-from helpers.exercises.core import Exercise, matches_value, register
+from helpers.exercises.core import Exercise, by_hand, matches_value, register
 from helpers.multimodal import info_nce as _reference_info_nce
 
 
@@ -31,25 +30,6 @@ def _rows_twice(a, b, temperature):
     return float((-np.diag(log_p).mean() + -np.diag(log_p.T).mean()) / 2)  # transposed AFTER the softmax
 
 
-SHORTCUTS = (
-    "cross_entropy",
-    "nll_loss",
-    "CrossEntropyLoss",
-    "info_nce",
-    "log_softmax",
-    "logsumexp",
-    "softmax",
-)
-
-
-def _names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _names(const)
-    return names
-
-
 def _lopsided_inputs(rng: np.random.Generator, temperature: float):
     """Unit rows a, b (float64 arrays) on which the row-only loss and the symmetric loss differ."""
     while True:
@@ -63,14 +43,25 @@ def _lopsided_inputs(rng: np.random.Generator, temperature: float):
             return a, b
 
 
-def _check_contrastive_loss(answer) -> None:
-    assert callable(answer), f"expected a function, got {type(answer).__name__}"
-    code = getattr(answer, "__code__", None)
-    used = sorted(_names(code) & set(SHORTCUTS)) if code is not None else []
-    assert not used, f"your function calls {used}: write the log-softmax yourself, with numpy"
+def _contrastive_cases() -> list[tuple[np.ndarray, np.ndarray, float, float, float]]:
+    """(a, b, temperature, loss of the rows alone, symmetric loss), worked out with torch before any check."""
     rng = np.random.default_rng(0)
+    cases = []
     for temperature in [1.0, 0.2, 0.05, 1.0, 0.2, 0.05, 0.002, 0.002]:
         a, b = _lopsided_inputs(rng, temperature)
+        S = torch.as_tensor(a @ b.T / temperature)  # (B, B)
+        rows = float(-torch.log_softmax(S, dim=1).diagonal().mean())
+        want = float(_reference_info_nce(torch.as_tensor(a), torch.as_tensor(b), temperature))
+        cases.append((a, b, temperature, rows, want))
+    return cases
+
+
+_CONTRASTIVE_CASES = _contrastive_cases()
+
+
+def _compare_contrastive_loss(answer) -> None:
+    assert callable(answer), f"expected a function, got {type(answer).__name__}"
+    for a, b, temperature, rows, want in _CONTRASTIVE_CASES:
         got = answer(a.copy(), b.copy(), temperature)
         if got is None:
             raise AssertionError("your function returned None: did you forget `return`?")
@@ -79,9 +70,6 @@ def _check_contrastive_loss(answer) -> None:
             f"at temperature {temperature} your loss is {got}: exp overflowed or underflowed. Subtract "
             "each row's largest entry before exp (it cancels in the fraction)"
         )
-        want = float(_reference_info_nce(torch.as_tensor(a), torch.as_tensor(b), temperature))
-        S = torch.as_tensor(a @ b.T / temperature)
-        rows = float(-torch.log_softmax(S, dim=1).diagonal().mean())
         if abs(got - rows) < 1e-6:
             raise AssertionError(
                 f"for a batch of {len(a)} you return {got:.4f}, the loss of the rows alone "
@@ -90,6 +78,32 @@ def _check_contrastive_loss(answer) -> None:
         assert abs(got - want) < 1e-6 * max(1.0, abs(want)), (
             f"for a batch of {len(a)} at temperature {temperature} you return {got:.4f}, not {want:.4f}"
         )
+
+
+_WRITE_IT = "Write the log-softmax yourself, with numpy: subtract the row's max, exp, sum, log."
+_check_contrastive_loss = by_hand(
+    _compare_contrastive_loss,
+    {
+        name: _WRITE_IT
+        for name in (
+            "torch.nn.functional.cross_entropy",
+            "torch.nn.functional.nll_loss",
+            "torch.nn.CrossEntropyLoss.forward",
+            "torch.nn.functional.log_softmax",
+            "torch.nn.functional.softmax",
+            "torch.log_softmax",
+            "torch.softmax",
+            "torch.logsumexp",
+            "torch.Tensor.log_softmax",
+            "torch.Tensor.softmax",
+            "torch.Tensor.logsumexp",
+            "scipy.special.logsumexp",
+            "scipy.special.softmax",
+            "scipy.special.log_softmax",
+            "helpers.multimodal.info_nce",
+        )
+    },
+)
 
 
 register(
@@ -164,5 +178,43 @@ register(
         explanation="Row 0 ranks column 1 first and its own column 0 second: a miss at k = 1, a hit at "
         "k = 2. Rows 1 and 2 rank their own column first. So recall@1 = 2/3 and recall@2 = 1. Reading the "
         "columns instead (caption -> image) gives 1/3 at k = 1: the two directions are different numbers.",
+    )
+)
+
+# 25.5 ---------------------------------------------------------------------------------------------------
+POOL_CHOICES = {
+    "a": "both do about as well on the held-out pairings as on the seen ones: every digit and every corner "
+    "was in training",
+    "b": "the grid model drops hard on the held-out pairings, and what it gets wrong is the digit; the "
+    "what-where model loses only a little",
+    "c": "the grid model, which keeps more about where each feature is, does better on the held-out "
+    "pairings than the what-where model",
+    "d": "the grid model drops hard on the held-out pairings, and what it gets wrong is the corner",
+}
+
+
+def _check_pool(answer) -> None:
+    assert isinstance(answer, str) and answer.strip().lower() in POOL_CHOICES, (
+        f"answer with one of the letters {sorted(POOL_CHOICES)}"
+    )
+    picked = answer.strip().lower()
+    assert picked == "b", f"not ({picked}): {POOL_CHOICES[picked]}. Run the next cells and read the bars."
+
+
+register(
+    Exercise(
+        key="25.5",
+        title="which tower generalises? (predict, then run)",
+        checker=_check_pool,
+        hint="in the grid model, which weights read a digit drawn in the bottom-right quarter, and did they "
+        "ever see a 3 in training? In the what-where model, which weights read the digit, and where did they "
+        "learn it?",
+        solution="b",
+        wrong="c",  # more spatial detail sounds like more information, so better generalisation
+        explanation="The grid tower reads a digit in the bottom-right quarter with that quarter's own "
+        "features, and those never saw the held-out digit there, so it misreads the digit while still "
+        "finding the corner. The what-where tower reads the digit with one position-blind max over the "
+        "whole canvas, learned from every corner at once, and the corner from a separate thumbnail; both "
+        "parts transfer to a pairing they never saw together.",
     )
 )
