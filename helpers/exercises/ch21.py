@@ -1,112 +1,88 @@
 """Exercises for chapter 21: running open weights."""
 
 import numpy as np
+import torch
 
-from helpers.exercises.core import Exercise, matches_function, matches_value, register
+from helpers.exercises.core import Exercise, by_hand, matches_function, matches_value, register
 from helpers.gpt import GPTConfig
+from helpers.llama import half_to_interleaved
 from helpers.weights import gpt2_parameter_count
 
 
 # 21.1 ---------------------------------------------------------------------------------------------------
-def _n_params(vocab_size, block_size, n_layer, n_embd):
-    C = n_embd
-    return vocab_size * C + block_size * C + n_layer * (12 * C * C + 13 * C) + 2 * C
+def _projection(rng: np.random.Generator) -> tuple:
+    n_heads, half = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+    rows = n_heads * 2 * half  # every head an even number of channels
+    return rng.normal(size=(rows, int(rng.integers(1, 6)))), n_heads
 
 
-def _sizes(rng: np.random.Generator) -> tuple:
-    return (
-        int(rng.integers(10, 60_000)),
-        int(rng.integers(8, 4096)),
-        int(rng.integers(1, 50)),
-        int(rng.integers(1, 40)) * 64,
-    )
+def _helper_permutation(w, n_heads):
+    return half_to_interleaved(torch.as_tensor(w), int(n_heads)).numpy()
 
 
-def _counts_the_head_twice(vocab_size, block_size, n_layer, n_embd):
-    return _n_params(vocab_size, block_size, n_layer, n_embd) + vocab_size * n_embd  # lm_head is wte
+def _half_to_interleaved(w, n_heads):
+    n_heads = int(n_heads)
+    hs = w.shape[0] // n_heads  # rows (channels) per head
+    out = np.empty_like(w)
+    for h in range(n_heads):
+        head = w[h * hs : (h + 1) * hs]  # (hs, C): this head's rows in Hugging Face's order
+        out[h * hs : (h + 1) * hs : 2] = head[: hs // 2]  # first half -> even rows 0, 2, 4, ...
+        out[h * hs + 1 : (h + 1) * hs : 2] = head[hs // 2 :]  # second half -> odd rows 1, 3, 5, ...
+    return out
 
 
-assert _n_params(50257, 1024, 12, 768) == gpt2_parameter_count(GPTConfig())  # the formula is the helper's
+def _interleaves_the_whole_matrix(w, n_heads):
+    return _half_to_interleaved(w, 1)  # as if the projection were one big head
+
 
 register(
     Exercise(
         key="21.1",
-        title="parameters from the config",
-        checker=matches_function(_n_params, _sizes, atol=0.5),
-        hint="add up the shapes: the token table (V, C), the position table (P, C), per layer two LayerNorms "
-        "(2C each), c_attn (C, 3C) + 3C, c_proj (C, C) + C, c_fc (C, 4C) + 4C, mlp.c_proj (4C, C) + C, and "
-        "the final LayerNorm. The output head reuses the token table.",
-        solution=_n_params,
-        wrong=_counts_the_head_twice,
-        explanation="Per layer the four matrices hold 3C^2 + C^2 + 4C^2 + 4C^2 = 12C^2 numbers and the "
-        "biases and LayerNorms 3C + C + 4C + C + 4C = 13C. GPT-2 ties lm_head to wte, so the "
-        "head adds nothing.",
+        title="RoPE's two layouts",
+        checker=by_hand(
+            matches_function(_helper_permutation, _projection),
+            {
+                "helpers.llama.half_to_interleaved": "move the rows yourself, head by head.",
+                "helpers.llama.llama_to_gpt_state_dict": "move the rows yourself, head by head.",
+            },
+        ),
+        hint="work on one head at a time: rows h * hs to (h + 1) * hs. Inside a head, row i of the first "
+        "half goes to row 2i and row i of the second half (row i + hs/2) to row 2i + 1. A slice with step 2, "
+        "out[start : stop : 2], addresses every other row.",
+        solution=_half_to_interleaved,
+        wrong=_interleaves_the_whole_matrix,
+        explanation="q = W x, so reordering W's rows reorders q's channels the same way. Inside each head, "
+        "Hugging Face rotates channel i together with channel i + hs/2, and apply_rope rotates 2i with "
+        "2i + 1, so HF row i goes to 2i and row i + hs/2 to 2i + 1; the heads stay where they are. Doing it "
+        "for the whole matrix at once mixes rows of different heads. Keys get the same permutation, so "
+        "every q . k is unchanged: only the layout differs, not the model.",
     )
 )
 
-
 # 21.2 ---------------------------------------------------------------------------------------------------
-def _file_span(header_bytes, begin, end):
-    return np.array([8 + header_bytes + begin, 8 + header_bytes + end])
-
-
-def _offsets(rng: np.random.Generator) -> tuple:
-    begin = int(rng.integers(0, 10**6))
-    return int(rng.integers(2, 50_000)), begin, begin + 4 * int(rng.integers(1, 10**5))
-
-
-def _forgets_the_length_prefix(header_bytes, begin, end):
-    return np.array([header_bytes + begin, header_bytes + end])
-
-
 register(
     Exercise(
         key="21.2",
-        title="where a tensor lives in the file",
-        checker=matches_function(_file_span, _offsets, atol=0.5),
-        hint="data_offsets count from the first byte after the header. What comes before the header?",
-        solution=_file_span,
-        wrong=_forgets_the_length_prefix,
-        explanation="A safetensors file starts with 8 bytes holding N, then N bytes of JSON, then the data. "
-        "A tensor with data_offsets [begin, end] occupies file bytes 8 + N + begin up to 8 + N + end.",
+        title="a bf16 round trip (predict, then run)",
+        checker=matches_value(2**-8, atol=2**-10, what="your largest relative change"),
+        hint="bf16 keeps 8 significant bits (7 stored, 1 implied). Between 1 and 2 its numbers are spaced "
+        "2^-7 apart, and rounding to the nearest moves a number by at most half a space.",
+        solution=2**-8,
+        wrong=2**-7,  # the spacing itself: rounding by truncation
+        explanation="With 8 significant bits, the bf16 numbers between 2^e and 2^(e+1) are 2^(e-7) apart. "
+        "Rounding to the nearest moves a weight by at most half of that, 2^(e-8), and relative to a weight "
+        "of at least 2^e that is at most 2^-8 = 0.0039 - reached by weights just above a power of two. "
+        "It is not 2^-16 because the 16 dropped bits are the least significant of the 24: what is kept is "
+        "about 2.4 decimal digits, whatever the size of the weight.",
     )
 )
 
 
 # 21.3 ---------------------------------------------------------------------------------------------------
-def _linear_weight(conv1d_weight):
-    return np.asarray(conv1d_weight).T
-
-
-def _conv_weight(rng: np.random.Generator) -> tuple:
-    return (rng.normal(size=(int(rng.integers(1, 6)), int(rng.integers(1, 6)))),)
-
-
-def _reshaped(conv1d_weight):
-    w = np.asarray(conv1d_weight)
-    return w.reshape(w.shape[1], w.shape[0])  # right shape, wrong numbers
-
-
-register(
-    Exercise(
-        key="21.3",
-        title="Conv1D to Linear",
-        checker=matches_function(_linear_weight, _conv_weight),
-        hint="Conv1D computes x @ W with W of shape (in, out); nn.Linear computes x @ weight.T with "
-        "weight of shape (out, in). Which weight makes the two equal?",
-        solution=_linear_weight,
-        wrong=_reshaped,
-        explanation="x @ W = x @ (W.T).T, so the Linear weight is W.T. A reshape gives the right shape but "
-        "scrambles the entries: reshaping reads the numbers in memory order, transposing swaps the axes.",
-    )
-)
-
-
-# 21.4 ---------------------------------------------------------------------------------------------------
 GPT2_XL = GPTConfig(n_layer=48, n_head=25, n_embd=1600)
 register(
     Exercise(
-        key="21.4",
+        key="21.3",
         title="will it fit?",
         checker=matches_value(gpt2_parameter_count(GPT2_XL) * 2 / 2**30, atol=0.01, what="your GiB"),
         hint="count the parameters of GPT2_XL (48 layers, n_embd 1600, the usual vocabulary and 1024 "
@@ -119,7 +95,7 @@ register(
 )
 
 
-# 21.5 ---------------------------------------------------------------------------------------------------
+# 21.4 ---------------------------------------------------------------------------------------------------
 def _llama_params(vocab_size, n_layer, n_embd, n_head, n_kv_head, mlp_hidden):
     C, H = n_embd, mlp_hidden
     kv = C // n_head * n_kv_head  # width of k (and of v): n_kv_head heads of C / n_head channels
@@ -149,9 +125,16 @@ assert _llama_params(49152, 32, 960, 15, 5, 2560) == 361_821_120  # SmolLM2-360M
 
 register(
     Exercise(
-        key="21.5",
+        key="21.4",
         title="parameters of a Llama",
-        checker=matches_function(_llama_params, _llama_sizes, atol=0.5),
+        checker=by_hand(
+            matches_function(_llama_params, _llama_sizes, atol=0.5),
+            {
+                "helpers.gpt.GPT": "add up the shapes yourself; building the model counts them for you.",
+                "transformers.LlamaForCausalLM": "add up the shapes yourself; building the model counts them "
+                "for you.",
+            },
+        ),
         hint="no biases and no position table. Per layer: two RMSNorms (a weight of C each), q and o (C x C "
         "each), k and v (C x kv each, where kv = n_kv_head heads of C / n_head channels), and SwiGLU's gate, "
         "up and down (C x mlp_hidden each). Then the token table and a final RMSNorm; the head is tied.",
