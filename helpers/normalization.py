@@ -21,6 +21,14 @@ import torch
 from torch import nn
 
 
+def _check_layer_arguments(dim: int, eps: float) -> None:
+    """The constructor checks LayerNorm and RMSNorm share: a positive int size and a positive eps."""
+    if not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    if not eps > 0:
+        raise ValueError(f"eps must be positive (it keeps the division finite), got {eps}")
+
+
 def layer_norm(
     x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float = 1e-5
 ) -> torch.Tensor:
@@ -52,10 +60,7 @@ class LayerNorm(nn.Module):
 
     def __init__(self, dim: int, eps: float = 1e-5, bias: bool = True):
         super().__init__()
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive int, got {dim!r}")
-        if not eps > 0:
-            raise ValueError(f"eps must be positive (it keeps the division finite), got {eps}")
+        _check_layer_arguments(dim, eps)
         self.dim, self.eps = dim, eps
         self.weight = nn.Parameter(torch.ones(dim))  # (C,)
         self.bias = nn.Parameter(torch.zeros(dim)) if bias else None  # (C,) or None
@@ -93,10 +98,7 @@ class RMSNorm(nn.Module):
 
     def __init__(self, dim: int, eps: float = 1e-6):
         super().__init__()
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive int, got {dim!r}")
-        if not eps > 0:
-            raise ValueError(f"eps must be positive (it keeps the division finite), got {eps}")
+        _check_layer_arguments(dim, eps)
         self.dim, self.eps = dim, eps
         self.weight = nn.Parameter(torch.ones(dim))  # (C,)
 

@@ -5,11 +5,29 @@ import math
 import numpy as np
 import torch
 
-from helpers.exercises.core import Exercise, matches_function, matches_value, register
-from helpers.transformer import apply_rope, sinusoidal_encoding
-
+from helpers.exercises.core import Exercise, by_hand, matches_function, matches_value, register
+from helpers.transformer import Block, apply_rope, sinusoidal_encoding
 
 # 17.1 ---------------------------------------------------------------------------------------------------
+register(
+    Exercise(
+        key="17.1",
+        title="predict: 24 blocks without residuals",
+        checker=matches_value(1.0, atol=0.1, what="your predicted similarity"),
+        hint="every attention layer replaces each token's vector by an average of the vectors before it. "
+        "What happens to a set of vectors that you average with each other, again and again, 24 times?",
+        solution=1.0,
+        wrong=0.0,  # "random weights keep random tokens unrelated"
+        explanation="Each attention layer mixes every token with the ones before it, and each LayerNorm "
+        "removes the common size, so the tokens are pulled together layer after layer. Without the skip "
+        "nothing carries a token's own vector past the averaging, and within a few blocks every token holds "
+        "nearly the same vector (similarity about 1). With residuals the original vector rides along in the "
+        "sum and the tokens stay distinct.",
+    )
+)
+
+
+# 17.2 ---------------------------------------------------------------------------------------------------
 def gelu_tanh(x):
     """GPT-2's GELU: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))."""
     return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
@@ -23,34 +41,26 @@ def _gelu_inputs(rng: np.random.Generator) -> tuple:
     return (rng.normal(scale=3.0, size=int(rng.integers(1, 20))),)
 
 
+_NUMPY_GELU = "Translate the formula with np.tanh and np.sqrt."
 register(
     Exercise(
-        key="17.1",
+        key="17.2",
         title="GPT-2's GELU",
-        checker=matches_function(gelu_tanh, _gelu_inputs),
+        checker=by_hand(
+            matches_function(gelu_tanh, _gelu_inputs),
+            {
+                "torch.nn.functional.gelu": _NUMPY_GELU,
+                "torch.nn.GELU": _NUMPY_GELU,
+                "torch.tanh": _NUMPY_GELU,
+                "helpers.transformer.gelu": "That is the chapter's own answer; write yours.",
+            },
+        ),
         hint="translate the formula symbol by symbol with np.tanh and np.sqrt; x**3 is the cube.",
         solution=gelu_tanh,
         wrong=_gelu_exact,
         explanation="GPT-2 uses the tanh approximation of GELU (Hugging Face calls it 'gelu_new'). It "
         "differs from the exact erf form by up to about 0.0005 - small, but enough that logits drift away "
         "from the reference if you load GPT-2's weights with the wrong one.",
-    )
-)
-
-# 17.2 ---------------------------------------------------------------------------------------------------
-C = 768
-register(
-    Exercise(
-        key="17.2",
-        title="parameters of one block",
-        checker=matches_value(12 * C * C + 13 * C, what="the parameter count"),
-        hint="add up: ln_1 and ln_2 (weight and bias, C each), attention (c_attn C -> 3C and c_proj C -> C, "
-        "with biases), the MLP (c_fc C -> 4C and c_proj 4C -> C, with biases).",
-        solution=12 * C * C + 13 * C,
-        wrong=12 * C * C,  # forgets the biases and the LayerNorms
-        explanation="Attention: 4C^2 + 4C. MLP: 4C^2 + 4C + 4C^2 + C = 8C^2 + 5C. Two LayerNorms: 4C. Total "
-        "12C^2 + 13C = 7,087,872 for C = 768; GPT-2 small has 12 of them (85M of its 124M parameters). "
-        "The 12C^2 term is almost all of it, and two thirds of that is the MLP.",
     )
 )
 
@@ -75,14 +85,16 @@ def _frequencies_off_by_two(T, d):
     return pe
 
 
+_TABLES = {(T, d): sinusoidal_encoding(T, d).double().numpy() for T, d in [(1, 2), (5, 4), (12, 8), (30, 16)]}
+
+
 def _check_table(answer) -> None:
     assert callable(answer), f"expected a function, got {type(answer).__name__}"
-    for T, d in [(1, 2), (5, 4), (12, 8), (30, 16)]:
+    for (T, d), want in _TABLES.items():  # the helper's tables, made before any check refuses the helper
         got = answer(T, d)
         if got is None:
             raise AssertionError("your function returned None: did you forget `return`?")
         got = np.asarray(got, dtype=float)
-        want = sinusoidal_encoding(T, d).double().numpy()
         assert got.shape == want.shape, f"for T={T}, d={d} you return shape {got.shape}, not {want.shape}"
         bad = np.argwhere(~np.isclose(got, want, atol=1e-5))
         assert len(bad) == 0, (
@@ -91,11 +103,18 @@ def _check_table(answer) -> None:
         )
 
 
+_OWN = "That is the chapter's own answer; write yours."
 register(
     Exercise(
         key="17.3",
         title="the sinusoidal table",
-        checker=_check_table,
+        checker=by_hand(
+            _check_table,
+            {
+                "helpers.transformer.sinusoidal_encoding": _OWN,
+                "helpers.transformer.frequencies": "Work out the frequencies 10000^(-2i/d) yourself.",
+            },
+        ),
         hint="channel pair i (channels 2i and 2i+1) uses the frequency w_i = 10000^(-2i/d); the even channel "
         "holds sin(p w_i), the odd one cos(p w_i). np.arange(0, d, 2) gives the 2i values directly.",
         solution=sinusoidal,
@@ -123,20 +142,51 @@ def _rope_forgets_the_offset(x, offset):
     return rope(x, 0)  # every chunk starts again at position 0: wrong as soon as a KV cache is used
 
 
-def _rope_reference(x, offset):
-    return apply_rope(torch.from_numpy(x), offset=int(offset)).numpy()
+def _rope_cases() -> list[tuple[np.ndarray, int, np.ndarray]]:
+    """(x, offset, apply_rope's answer) on random inputs, made before any check refuses the helper."""
+    rng, cases = np.random.default_rng(17), []
+    for _ in range(25):
+        T, half = int(rng.integers(1, 7)), int(rng.integers(1, 5))
+        x, offset = rng.normal(size=(T, 2 * half)), int(rng.integers(0, 50))
+        cases.append((x, offset, apply_rope(torch.from_numpy(x), offset=offset).numpy()))
+    return cases
 
 
-def _rope_inputs(rng: np.random.Generator) -> tuple:
-    T, half = int(rng.integers(1, 7)), int(rng.integers(1, 5))
-    return rng.normal(size=(T, 2 * half)), np.array(int(rng.integers(0, 50)))
+_ROPE_CASES = _rope_cases()
 
 
+def _check_rope(answer) -> None:
+    assert callable(answer), f"expected a function, got {type(answer).__name__}"
+    for x, offset, want in _ROPE_CASES:
+        got = answer(x.copy(), offset)
+        if got is None:
+            raise AssertionError("your function returned None: did you forget `return`?")
+        got = np.asarray(got, dtype=float)
+        assert got.shape == want.shape, f"for x of shape {x.shape} you return shape {got.shape}"
+        if not np.allclose(got, want, atol=1e-9):
+            if offset and np.allclose(got, rope(x, 0), atol=1e-9):
+                raise AssertionError(f"with offset={offset} your rows are rotated as if they started at 0")
+            raise AssertionError(
+                f"for x of shape {x.shape} and offset {offset} you differ from apply_rope by up to "
+                f"{np.abs(got - want).max():.3g}"
+            )
+
+
+_NUMPY_ROPE = "Rotate the pairs with np.cos and np.sin."
 register(
     Exercise(
         key="17.4",
         title="RoPE with an offset",
-        checker=matches_function(_rope_reference, _rope_inputs, atol=1e-9),
+        checker=by_hand(
+            _check_rope,
+            {
+                "helpers.transformer.apply_rope": _OWN,
+                "helpers.transformer.rope_angles": "Work out the angles (offset + p) w_i yourself.",
+                "helpers.transformer.frequencies": "Work out the frequencies 10000^(-2i/d) yourself.",
+                "torch.cos": _NUMPY_ROPE,
+                "torch.sin": _NUMPY_ROPE,
+            },
+        ),
         hint="row p of x sits at position offset + p. For each pair i the angle is that position times "
         "10000^(-2i/d); rotate (x[2i], x[2i+1]) by it: (a cos - b sin, a sin + b cos).",
         solution=rope,
@@ -147,23 +197,123 @@ register(
     )
 )
 
+
 # 17.5 ---------------------------------------------------------------------------------------------------
-# A Llama-3-8B-shaped model: 32 layers, 32 query heads and 8 key/value heads of 128 channels, bf16.
-KV_LAYERS, KV_HEADS, HEAD_DIM, KV_TOKENS, KV_BYTES = 32, 8, 128, 4096, 2
+def _layer_norm(x, weight, bias, eps=1e-5):
+    mean = x.mean(axis=-1, keepdims=True)  # (T, 1)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)  # (T, 1): the biased variance
+    return (x - mean) / np.sqrt(var + eps) * weight + bias  # (T, C)
+
+
+def _attention(x, p):
+    C = x.shape[1]
+    q, k, v = np.split(x @ p["attn.c_attn.weight"].T + p["attn.c_attn.bias"], [C, 2 * C], axis=1)  # (T, C)
+    scores = q @ k.T / np.sqrt(C)  # (T, T): one head of width C
+    scores = np.where(np.tril(np.ones_like(scores, dtype=bool)), scores, -np.inf)  # no peeking ahead
+    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+    weights = weights / weights.sum(axis=1, keepdims=True)  # (T, T): rows sum to 1
+    return weights @ v @ p["attn.c_proj.weight"].T + p["attn.c_proj.bias"]  # (T, C)
+
+
+def _mlp(x, p):
+    h = gelu_tanh(x @ p["mlp.c_fc.weight"].T + p["mlp.c_fc.bias"])  # (T, 4C)
+    return h @ p["mlp.c_proj.weight"].T + p["mlp.c_proj.bias"]  # (T, C)
+
+
+def pre_norm_block(x, p):
+    """GPT-2's block with one head, in numpy: x + attn(ln_1(x)), then + mlp(ln_2(.))."""
+    x = x + _attention(_layer_norm(x, p["ln_1.weight"], p["ln_1.bias"]), p)  # (T, C)
+    return x + _mlp(_layer_norm(x, p["ln_2.weight"], p["ln_2.bias"]), p)  # (T, C)
+
+
+def _post_norm_block(x, p):  # the 2017 layout: normalise after each addition
+    x = _layer_norm(x + _attention(x, p), p["ln_1.weight"], p["ln_1.bias"])
+    return _layer_norm(x + _mlp(x, p), p["ln_2.weight"], p["ln_2.bias"])
+
+
+def _block_cases() -> list[tuple[np.ndarray, dict, np.ndarray]]:
+    """(x, parameters, Block's output) for random one-head blocks, made before any check refuses torch."""
+    state = torch.random.get_rng_state()  # restored below, so that importing this changes no other result
+    torch.manual_seed(1700)
+    cases = []
+    try:
+        for T, C in [(1, 4), (3, 4), (5, 8), (6, 6), (4, 12)]:
+            block = Block(C, 1).double().eval()
+            with torch.no_grad():
+                for q in block.parameters():
+                    q.normal_(std=0.5).add_(1.0 if q.dim() == 1 and q.shape[0] == C else 0.0)
+                x = torch.randn(T, C, dtype=torch.float64) * 2  # (T, C)
+                want = block(x[None])[0]  # (T, C)
+            params = {name: t.numpy().copy() for name, t in block.state_dict().items()}
+            cases.append((x.numpy(), params, want.numpy()))
+    finally:
+        torch.random.set_rng_state(state)
+    return cases
+
+
+_BLOCK_CASES = _block_cases()
+
+
+def _check_block(answer) -> None:
+    assert callable(answer), f"expected a function, got {type(answer).__name__}"
+    for x, params, want in _BLOCK_CASES:
+        got = answer(x.copy(), {name: a.copy() for name, a in params.items()})
+        if got is None:
+            raise AssertionError("your function returned None: did you forget `return`?")
+        got = np.asarray(got, dtype=float)
+        assert got.shape == want.shape, f"for x of shape {x.shape} you return shape {got.shape}"
+        if np.allclose(got, want, atol=1e-8):
+            continue
+        if np.allclose(got, _post_norm_block(x, params), atol=1e-8):
+            raise AssertionError(
+                "that is the post-LN block: GPT-2 normalises each branch's input, not the sum"
+            )
+        raise AssertionError(
+            f"for x of shape {x.shape} you differ from helpers.transformer.Block by up to "
+            f"{np.abs(got - want).max():.3g}"
+        )
+
+
+_NUMPY = "Write it in numpy: that is the exercise."
+_BLOCK_SHORTCUTS = {
+    name: _NUMPY
+    for name in [
+        "torch.nn.functional.layer_norm",
+        "torch.nn.functional.gelu",
+        "torch.nn.functional.scaled_dot_product_attention",
+        "torch.nn.functional.softmax",
+        "torch.softmax",
+        "torch.tanh",
+        "torch.nn.TransformerEncoderLayer",
+        "torch.nn.MultiheadAttention",
+    ]
+} | {
+    name: _OWN
+    for name in [
+        "helpers.transformer.Block",
+        "helpers.transformer.MLP",
+        "helpers.transformer.gelu",
+        "helpers.attention.SelfAttention",
+        "helpers.attention.scaled_dot_product_attention",
+        "helpers.normalization.layer_norm",
+        "helpers.normalization.LayerNorm",
+    ]
+}
 register(
     Exercise(
         key="17.5",
-        title="the KV cache with grouped-query attention",
-        checker=matches_value(
-            2 * KV_LAYERS * KV_HEADS * HEAD_DIM * KV_TOKENS * KV_BYTES, what="the byte count"
-        ),
-        hint="per token and layer the cache holds one key and one value vector for each key/value head (not "
-        "each query head): 2 x n_kv_head x head_dim numbers, 2 bytes each in bf16. Then times layers and "
-        "tokens.",
-        solution=2 * KV_LAYERS * KV_HEADS * HEAD_DIM * KV_TOKENS * KV_BYTES,
-        wrong=2 * KV_LAYERS * 32 * HEAD_DIM * KV_TOKENS * KV_BYTES,  # counts the 32 query heads
-        explanation="2 x 32 x 8 x 128 x 4096 x 2 bytes = 536,870,912 bytes = 0.5 GiB for one 4096-token "
-        "sequence. With a key/value head per query head (32) it would be 2 GiB: grouped-query attention "
-        "divides the cache, and so the memory a server needs per concurrent user, by n_head / n_kv_head = 4.",
+        title="a transformer block, by hand",
+        checker=by_hand(_check_block, _BLOCK_SHORTCUTS),
+        hint="three pieces, each a few lines: LayerNorm (mean and biased variance over the last axis, eps "
+        "1e-5, then * weight + bias); one causal head (c_attn gives q, k, v side by side; scores q k^T / "
+        "sqrt(C), -inf above the diagonal, softmax, weights @ v, then c_proj); the GELU MLP (c_fc, 17.2's "
+        "GELU, c_proj). A Linear is x @ W.T + b. Then x = x + attn(ln_1(x)); x = x + mlp(ln_2(x)).",
+        solution=pre_norm_block,
+        wrong=_post_norm_block,
+        explanation="Pre-LN: each branch reads a normalised copy of the stream and adds its result back; the "
+        "stream itself is never normalised inside the block, which keeps an identity path from the top of "
+        "the model to the bottom. The post-LN layout of 2017 normalises the sum instead and needs warm-up "
+        "tricks to train deep. With more heads, split q, k and v into n_head groups of channels, run this "
+        "head on each, and put the outputs side by side before c_proj (chapter 16).",
     )
 )

@@ -3,22 +3,24 @@
 import math
 
 import numpy as np
+import torch
 
-from helpers.exercises.core import Exercise, matches_function, matches_value, register
+from helpers.exercises.core import Exercise, by_hand, matches_function, matches_value, register
 
 # 18.1 ---------------------------------------------------------------------------------------------------
 register(
     Exercise(
         key="18.1",
-        title="the loss of a model that knows nothing",
-        checker=matches_value(math.log(65), atol=1e-3, what="the loss"),
-        hint="an untrained GPT spreads its bet evenly over the vocabulary. Cross-entropy is -log(probability "
-        "given to the right character), in nats (natural log).",
-        solution=math.log(65),
-        wrong=math.log2(65),  # bits, not nats
-        explanation="With 65 characters a uniform guess gives each probability 1/65, so the loss is "
-        "-ln(1/65) = ln 65 = 4.174 nats. PyTorch's cross_entropy uses the natural log; in bits it would be "
-        "log2(65) = 6.02. A first loss far above ln V means the initialisation is too confident.",
+        title="predict: the loss of a model that knows nothing",
+        checker=matches_value(math.log(103), atol=0.1, what="your predicted loss"),
+        hint="with every logit nearly equal, the softmax spreads its bet evenly over the 103 characters. The "
+        "loss is -ln(the probability given to the right character), in nats.",
+        solution=math.log(103),
+        wrong=math.log2(103),  # bits, not nats
+        explanation="A uniform guess gives each of the 103 characters probability 1/103, so the loss is "
+        "-ln(1/103) = ln 103 = 4.63 nats, whatever the text. PyTorch's cross_entropy uses the natural "
+        "log; in bits it would be log2(103) = 6.69. A first loss far above ln V means the initialisation "
+        "is too confident, and the first steps are spent undoing it.",
     )
 )
 
@@ -46,7 +48,10 @@ register(
     Exercise(
         key="18.2",
         title="counting a GPT's parameters",
-        checker=matches_function(gpt_parameters, _sizes, trials=20, atol=0.5),
+        checker=by_hand(
+            matches_function(gpt_parameters, _sizes, trials=20, atol=0.5),
+            {"helpers.gpt.GPT": "Count from the shapes; build a GPT only to check your count afterwards."},
+        ),
         hint="add up wte (V x C), wpe (T x C), per block c_attn (C x 3C), attn.c_proj (C x C), "
         "c_fc (C x 4C), mlp.c_proj (4C x C) and two LayerNorm weights (C each), then ln_f (C). The head is "
         "tied to wte.",
@@ -60,34 +65,88 @@ register(
 
 
 # 18.3 ---------------------------------------------------------------------------------------------------
-def clip_by_norm(g, max_norm):
-    """Scale the gradient vector g down to norm max_norm if it is longer; leave it alone otherwise."""
-    norm = np.sqrt(np.sum(g**2))
-    return g * min(1.0, float(max_norm) / (norm + 1e-6))
+def clip_by_norm(grads, max_norm):
+    """Scale all the gradients by one factor, so that together, as one vector, their norm is <= max_norm."""
+    norm = np.sqrt(sum(np.sum(g**2) for g in grads))  # the length of all the gradients as one vector
+    scale = min(1.0, float(max_norm) / (norm + 1e-6))  # 1 for a short gradient: left alone
+    return [g * scale for g in grads]
 
 
-def _always_rescale(g, max_norm):
-    return g * float(max_norm) / (np.sqrt(np.sum(g**2)) + 1e-6)  # also stretches short gradients
+def _clip_each_alone(grads, max_norm):  # a norm per tensor: changes the direction of the whole step
+    return [clip_by_norm([g], max_norm)[0] for g in grads]
 
 
-def _gradients(rng: np.random.Generator) -> tuple:
-    g = rng.normal(size=int(rng.integers(1, 30))) * rng.choice([0.01, 1.0, 10.0])
-    return g, np.array(rng.uniform(0.1, 2.0))
+def _always_rescale(grads, max_norm):  # also stretches short gradients up to max_norm
+    norm = np.sqrt(sum(np.sum(g**2) for g in grads))
+    return [g * float(max_norm) / (norm + 1e-6) for g in grads]
 
 
+def _clip_cases() -> list[tuple[list[np.ndarray], float, list[np.ndarray]]]:
+    """(gradients, max_norm, what clip_grad_norm_ leaves), made before any check refuses torch."""
+    rng, cases = np.random.default_rng(18), []
+    for scale in [0.01, 1.0, 10.0] * 8:
+        shapes = [tuple(int(n) for n in rng.integers(1, 5, size=rng.integers(1, 3))) for _ in range(3)]
+        grads = [rng.normal(size=shape) * scale for shape in shapes[: int(rng.integers(1, 4))]]
+        max_norm = float(rng.uniform(0.1, 2.0))
+        params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = torch.from_numpy(g.copy())
+        torch.nn.utils.clip_grad_norm_(params, max_norm)  # clips in place
+        cases.append((grads, max_norm, [p.grad.numpy() for p in params]))
+    return cases
+
+
+_CLIP_CASES = _clip_cases()
+
+
+def _check_clip(answer) -> None:
+    assert callable(answer), f"expected a function, got {type(answer).__name__}"
+    for grads, max_norm, want in _CLIP_CASES:
+        got = answer([g.copy() for g in grads], max_norm)
+        if got is None:
+            raise AssertionError("your function returned None: did you forget `return`?")
+        got = [np.asarray(g, dtype=float) for g in got]
+        shapes = [g.shape for g in grads]
+        assert [g.shape for g in got] == shapes, f"for gradients of shapes {shapes} return the same shapes"
+        if all(np.allclose(a, b, atol=1e-9) for a, b in zip(got, want, strict=True)):
+            continue
+        for wrong, why in [
+            (_clip_each_alone, "you clip each array by its own norm; the norm is of all of them together"),
+            (_always_rescale, "you stretch a short gradient up to max_norm; it should be left alone"),
+        ]:
+            if all(np.allclose(a, b, atol=1e-9) for a, b in zip(got, wrong(grads, max_norm), strict=True)):
+                raise AssertionError(why)
+        raise AssertionError(
+            f"for gradients of shapes {shapes} and max_norm {max_norm:.3f} your arrays differ from "
+            "torch.nn.utils.clip_grad_norm_'s"
+        )
+
+
+_BY_HAND = "Take the norm of all the arrays together and scale them yourself, in numpy."
 register(
     Exercise(
         key="18.3",
-        title="gradient clipping",
-        checker=matches_function(clip_by_norm, _gradients, trials=40, atol=1e-6),
-        hint="compute the gradient's length ||g|| = sqrt(sum g^2). Multiply g by min(1, max_norm / ||g||) "
-        "(torch adds 1e-6 to the norm so that a zero gradient does not divide by zero).",
+        title="gradient clipping, by hand",
+        checker=by_hand(
+            _check_clip,
+            {
+                "torch.nn.utils.clip_grad_norm_": _BY_HAND,
+                "torch.nn.utils.clip_grad_norm": _BY_HAND,
+                "torch.nn.utils.clip_grads_with_norm_": _BY_HAND,
+                "torch.nn.utils.get_total_norm": _BY_HAND,
+                "torch.sqrt": _BY_HAND,
+            },
+        ),
+        hint="the length of all the gradients together is sqrt(sum over arrays of sum(g^2)). Multiply every "
+        "array by the same factor min(1, max_norm / (norm + 1e-6)) (torch adds the 1e-6 so that a zero "
+        "gradient does not divide by zero).",
         solution=clip_by_norm,
-        wrong=_always_rescale,
-        explanation="Clipping keeps the direction of the gradient and caps its length. It only acts on the "
-        "rare steps where the gradient is unusually large (a bad batch, a loss spike), so that one step "
-        "cannot throw the weights far away. torch.nn.utils.clip_grad_norm_ does this with the norm taken "
-        "over all parameters together.",
+        wrong=_clip_each_alone,
+        explanation="Clipping keeps the direction of the whole update and caps its length. One factor for "
+        "all the parameters matters: clipping each tensor by its own norm would shrink some parameters' "
+        "steps more than others' and turn the step away from the gradient. Clipping only acts on the rare "
+        "steps where the gradient is unusually large (a bad batch, a loss spike), so that one step cannot "
+        "throw the weights far away.",
     )
 )
 
