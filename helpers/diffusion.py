@@ -6,7 +6,10 @@ What this module adds over helpers.generative (shared checks, draws and loop):
   noising `noise_step` and its closed form `q_sample`;
 - a `Denoiser` (an MLP with a sinusoidal `time_embedding`) trained by `diffusion_loss` to predict the noise;
   `predict_x0` and `posterior_mean`, the two halves of one step back;
-- two samplers, `ddpm_sample` (ancestral, T steps) and `ddim_sample` (deterministic, any number of steps);
+- two samplers, `ddpm_sample` (ancestral, T steps) and `ddim_sample` (any number of steps; its `eta` runs
+  from deterministic, 0, to DDPM-like, 1);
+- conditioning: a `Denoiser` with `classes`, trained with label dropout, and `Guided`, classifier-free
+  guidance with a scale;
 - the noising slider's data and view: `forward_picture` / `forward_view`.
 
 The model works in [-1, 1] (`to_signed`, `to_unit`). The maths uses steps t = 1..T; every schedule array
@@ -25,7 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from helpers.generative import PIXELS, check_images, randint, randn
+from helpers.generative import PIXELS, check_images, rand, randint, randn
 from helpers.mlp import MLP
 from helpers.widgets import slider_view
 
@@ -152,13 +155,19 @@ class Denoiser(nn.Module):
     the running features plus a learned function of the time embedding (so every block knows how noisy
     its input is) through LayerNorm -> Linear -> SiLU -> Linear, and adds its answer back. The LayerNorm
     is PyTorch's fused one, the same function as chapter 11's `helpers.normalization.LayerNorm`, faster.
+    With `classes` > 0 it is class-conditional: a learned vector per label is added to the time features,
+    and the extra label `classes` means "no label" (what classifier-free guidance needs).
     """
 
-    def __init__(self, hidden: int = 128, blocks: int = 2, time_dim: int = 32, pixels: int = PIXELS):
+    def __init__(
+        self, hidden: int = 128, blocks: int = 2, time_dim: int = 32, pixels: int = PIXELS, classes: int = 0
+    ):
         super().__init__()
         if hidden < 1 or blocks < 1:
             raise ValueError(f"hidden and blocks must be at least 1, got {hidden} and {blocks}")
-        self.time_dim, self.pixels = time_dim, pixels
+        if classes < 0:
+            raise ValueError(f"classes must be 0 (unconditional) or more, got {classes}")
+        self.time_dim, self.pixels, self.classes = time_dim, pixels, classes
         self.time = MLP([time_dim, hidden, hidden], activation=nn.SiLU)
         self.inp = nn.Linear(pixels + time_dim, hidden)
         self.blocks = nn.ModuleList(
@@ -169,13 +178,31 @@ class Denoiser(nn.Module):
         )
         self.norm = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, pixels)
+        if classes:  # one learned vector per class, and one more (index `classes`) for "no label"
+            self.label = nn.Embedding(classes + 1, hidden)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def check_labels(self, labels: torch.Tensor | None, n: int, device) -> torch.Tensor:
+        """labels as a (n,) long tensor on `device`; None means "no label" (index `classes`) for all n."""
+        if labels is None:
+            return torch.full((n,), self.classes, dtype=torch.long, device=device)
+        if labels.shape != (n,) or bool(((labels < 0) | (labels > self.classes)).any()):
+            raise ValueError(
+                f"labels must be {n} class numbers in 0..{self.classes - 1} ({self.classes} = no label), "
+                f"got shape {tuple(labels.shape)}"
+            )
+        return labels.to(device=device, dtype=torch.long)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         check_images(x, pixels=self.pixels)
         if t.ndim != 1 or len(t) != len(x):
             raise ValueError(f"t must be one step per image, shape ({len(x)},), got {tuple(t.shape)}")
         emb = time_embedding(t, self.time_dim)  # (B, time_dim)
         h_t = self.time(emb)  # (B, hidden)
+        if labels is not None and not self.classes:
+            raise ValueError("this Denoiser is unconditional (classes=0): it takes no labels")
+        if self.classes:
+            labels = self.check_labels(labels, len(x), x.device)
+            h_t = h_t + self.label(labels)  # (B, hidden): every block is told the class too
         h = self.inp(torch.cat([x, emb], dim=-1))  # (B, hidden)
         for block in self.blocks:
             h = h + block(h + h_t)  # (B, hidden)
@@ -183,23 +210,40 @@ class Denoiser(nn.Module):
 
 
 def diffusion_loss(
-    model: Denoiser, x0: torch.Tensor, schedule: NoiseSchedule, generator=None, snr_cap: float | None = None
+    model: Denoiser,
+    x0: torch.Tensor,
+    schedule: NoiseSchedule,
+    generator=None,
+    snr_cap: float | None = None,
+    labels: torch.Tensor | None = None,
+    drop: float = 0.0,
 ):
     """Predict the noise: pick t uniformly in 1..T and eps ~ N(0, I) per image, make x_t = q_sample(x0, t,
     eps), and return the squared error between eps and model(x_t, t), averaged. x0 is in [-1, 1].
 
     snr_cap (min-SNR weighting): the signal-to-noise ratio of step t is alpha_bar_t / (1 - alpha_bar_t);
-    where it is above snr_cap (the last, nearly clean steps) the image's error is scaled down by
-    snr_cap / SNR. None keeps DDPM's plain average.
+    where it is above snr_cap (the last, nearly clean steps) the image's error is weighted by
+    snr_cap / SNR, below 1. None keeps DDPM's plain average.
+
+    labels (a class-conditional model): the model is told each image's class, except that each label is
+    replaced by "no label" with probability `drop` (label dropout), so that one network learns both the
+    conditional and the unconditional noise, which classifier-free guidance (`Guided`) combines.
     """
     check_images(x0, "x0")
     if snr_cap is not None and snr_cap <= 0:
         raise ValueError(f"snr_cap must be positive (or None), got {snr_cap}")
+    if not 0 <= drop <= 1:
+        raise ValueError(f"drop is a probability in [0, 1], got {drop}")
     B = len(x0)
     t = randint(schedule.T, (B,), generator, x0.device)  # (B,), uniform in 1..T
     eps = randn(x0.shape, generator, x0.device)  # (B, 64)
     x_t = q_sample(x0, t, schedule, eps)  # (B, 64)
-    error = ((model(x_t, t) - eps) ** 2).mean(dim=-1)  # (B,)
+    if labels is None:
+        guess = model(x_t, t)  # (B, 64)
+    else:
+        forget = rand((B,), generator, x0.device) < drop  # (B,): these images are shown without a label
+        guess = model(x_t, t, torch.where(forget, model.classes, labels.to(x0.device)))  # (B, 64)
+    error = ((guess - eps) ** 2).mean(dim=-1)  # (B,)
     if snr_cap is not None:
         alpha_bar_t = at_step(schedule.alpha_bar, schedule.check_t(t), error)  # (B,)
         snr = alpha_bar_t / (1 - alpha_bar_t)  # (B,)
@@ -292,26 +336,60 @@ def ddim_sample(
     steps: int = 20,
     generator: torch.Generator | None = None,
     clip: bool = True,
+    eta: float = 0.0,
 ) -> torch.Tensor:
-    """DDIM (eta = 0): the same trained model, but visiting only `steps` of the T steps and adding no new
-    noise. From x_t: x0_hat = predict_x0(x_t, eps, t) (clipped to [-1, 1] if `clip`, and then eps is
-    recomputed to agree with it), then x_s = sqrt(alpha_bar_s) x0_hat + sqrt(1 - alpha_bar_s) eps for the
-    next step s < t. Returns x_0 in [-1, 1], (n, 64)."""
+    """DDIM: the same trained model, visiting only `steps` of the T steps. From x_t: x0_hat = predict_x0(x_t,
+    eps, t) (clipped to [-1, 1] if `clip`, and then eps is recomputed to agree with it), then for the next
+    step s < t
+
+        x_s = sqrt(alpha_bar_s) x0_hat + sqrt(1 - alpha_bar_s - sigma^2) eps + sigma z,   z ~ N(0, I),
+        sigma = eta sqrt((1 - alpha_bar_s) / (1 - alpha_bar_t)) sqrt(1 - alpha_bar_t / alpha_bar_s).
+
+    eta = 0 adds no new noise (deterministic); eta = 1 with steps = T is DDPM's ancestral step. Returns
+    x_0 in [-1, 1], (n, 64)."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
+    if eta < 0:
+        raise ValueError(f"eta must be 0 or more, got {eta}")
     times = ddim_times(schedule.T, steps)  # T, ..., 0
     device = next(model.parameters()).device
     x = randn((n, model.pixels), generator, device)  # (n, 64): x_T
     for t, s in zip(times[:-1], times[1:], strict=True):
         eps = model(x, torch.full((n,), t, device=device, dtype=torch.long))  # (n, 64)
         x0_hat = predict_x0(x, eps, t, schedule)  # (n, 64)
+        alpha_bar_t = at_step(schedule.alpha_bar, schedule.check_t(t), x)
         if clip:
             x0_hat = x0_hat.clamp(-1, 1)
-            alpha_bar_t = at_step(schedule.alpha_bar, schedule.check_t(t), x)
             eps = (x - torch.sqrt(alpha_bar_t) * x0_hat) / torch.sqrt(1 - alpha_bar_t)  # (n, 64)
         alpha_bar_s = at_step(schedule.alpha_bar, schedule.check_t(s), x)
-        x = torch.sqrt(alpha_bar_s) * x0_hat + torch.sqrt(1 - alpha_bar_s) * eps  # (n, 64): x_s
+        variance = eta**2 * (1 - alpha_bar_s) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_s)  # sigma^2
+        x = torch.sqrt(alpha_bar_s) * x0_hat + torch.sqrt((1 - alpha_bar_s - variance).clamp(min=0)) * eps
+        if eta > 0 and s > 0:
+            x = x + torch.sqrt(variance) * randn(x.shape, generator, device)  # (n, 64): x_s
     return x
+
+
+class Guided(nn.Module):
+    """Classifier-free guidance: a class-conditional Denoiser seen as an unconditional one, for the samplers.
+
+    eps = eps(x_t, t, no label) + scale * (eps(x_t, t, label) - eps(x_t, t, no label)): scale 0 ignores the
+    label, 1 is the conditional model, above 1 pushes further in the direction the label points.
+    """
+
+    def __init__(self, model: Denoiser, labels: torch.Tensor, scale: float):
+        super().__init__()
+        if not model.classes:
+            raise ValueError("guidance needs a class-conditional Denoiser (classes > 0)")
+        if labels.ndim != 1:
+            raise ValueError(f"labels must be one class number per sample, got shape {tuple(labels.shape)}")
+        self.model, self.labels, self.scale, self.pixels = model, labels, float(scale), model.pixels
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        unconditional = self.model(x, t)  # (B, 64): the label replaced by "no label"
+        if self.scale == 0:
+            return unconditional
+        conditional = self.model(x, t, self.labels)  # (B, 64)
+        return unconditional + self.scale * (conditional - unconditional)
 
 
 def forward_picture(

@@ -4,7 +4,7 @@ What this adds over the classifiers of chapters 10-12: models that learn what di
 than which digit an image is, and can then draw new ones. The models themselves are in
 helpers.autoencoders (autoencoder, VAE) and helpers.diffusion (DDPM, DDIM); this module holds
 
-- `check_images`, `randn`, `randint`: the shape check and the seeded draws all three use;
+- `check_images`, `randn`, `rand`, `randint`: the shape check and the seeded draws all three use;
 - `train`: one small training loop for all three (tqdm bar, a `helpers.train.History` for
   `plot_history`); its loss takes the model and a generator (VAE draws, diffusion noise and t), which
   helpers.train.fit's loss_fn(output, target) cannot express;
@@ -50,6 +50,13 @@ def randn(shape, generator: torch.Generator | None = None, device=None, dtype=No
     return torch.randn(shape, generator=generator, device=generator.device, dtype=dtype).to(device)
 
 
+def rand(shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """Numbers uniform in [0, 1), drawn like `randn` (on the generator's device, then moved)."""
+    if generator is None:
+        return torch.rand(shape, device=device)
+    return torch.rand(shape, generator=generator, device=generator.device).to(device)
+
+
 def randint(high: int, shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     """Integers uniform in 1..high, drawn like `randn` (on the generator's device, then moved)."""
     if generator is None:
@@ -67,6 +74,7 @@ def train(
     seed: int = 0,
     cosine_decay: bool = False,
     progress: bool = True,
+    labels: torch.Tensor | None = None,
 ) -> History:
     """Adam on `loss_fn(model, batch, generator) -> (loss, {name: number})` over shuffled batches of X.
 
@@ -75,12 +83,16 @@ def train(
     epoch, the batch-average of each named number and the learning rate of the epoch's last step
     (`history.epoch_metrics`). Runs on the model's device. Two CPU torch.Generators seeded by `seed` draw
     the order of the batches and every random number the loss uses, so a run draws the same numbers on
-    every device.
+    every device. With `labels` (one per row of X) the loss is called as loss_fn(model, batch, generator,
+    labels=the batch's labels), for a class-conditional model.
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
+    if labels is not None and labels.shape != (len(X),):
+        raise ValueError(f"labels must be one per row of X, shape ({len(X)},), got {tuple(labels.shape)}")
     device = next(model.parameters()).device
     X = X.to(device)
+    labels = None if labels is None else labels.to(device)
     order = torch.Generator().manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -95,7 +107,11 @@ def train(
         totals: dict[str, float] = {}
         batches = torch.randperm(len(X), generator=order).split(batch_size)
         for rows in batches:
-            loss, parts = loss_fn(model, X[rows.to(device)], generator=generator)
+            rows = rows.to(device)
+            if labels is None:
+                loss, parts = loss_fn(model, X[rows], generator=generator)
+            else:
+                loss, parts = loss_fn(model, X[rows], generator=generator, labels=labels[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

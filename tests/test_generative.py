@@ -1,7 +1,8 @@
 """Chapter 14's generative models: the forward process's closed form against t single steps (in
 distribution) and against its own recursion; the VAE's KL against torch.distributions and chapter 5; the
-reparameterisation trick's samples and gradients; the samplers' shapes and determinism; training lowers
-each loss; the two sliders moved headless; clear errors."""
+reparameterisation trick's samples and gradients; the samplers' shapes and determinism; DDIM's eta (1 on
+every step is DDPM, sample for sample); the class-conditional Denoiser, label dropout and classifier-free
+guidance against their formulas; training lowers each loss; the two sliders moved headless; clear errors."""
 
 import math
 import warnings
@@ -539,6 +540,30 @@ def test_latent_slider_redraws_and_decodes_the_point():
             ),
             "snr_cap",
         ),
+        (lambda: dif.ddim_sample(dif.Denoiser(), dif.linear_schedule(5), 2, 2, eta=-0.5), "eta"),
+        (lambda: dif.Denoiser(classes=-1), "classes"),
+        (
+            lambda: dif.Denoiser()(torch.zeros(2, 64), torch.ones(2, dtype=torch.long), torch.zeros(2)),
+            "unconditional",
+        ),
+        (
+            lambda: dif.Denoiser(classes=3)(
+                torch.zeros(2, 64), torch.ones(2, dtype=torch.long), torch.tensor([0, 4])
+            ),
+            r"0\.\.2",
+        ),
+        (lambda: dif.Guided(dif.Denoiser(), torch.zeros(2, dtype=torch.long), 2.0), "class-conditional"),
+        (
+            lambda: dif.diffusion_loss(
+                dif.Denoiser(classes=2),
+                torch.zeros(2, 64),
+                dif.linear_schedule(5),
+                labels=torch.zeros(2),
+                drop=2,
+            ),
+            "drop",
+        ),
+        (lambda: g.train(ae.VAE(), ae.vae_loss, torch.zeros(4, 64), 1, labels=torch.zeros(3)), "one per row"),
         (lambda: g.judge(dif.Denoiser(), torch.full((2, 64), -1.0)), r"\[0, 1\]"),
         (lambda: g.judge(dif.Denoiser(), torch.zeros(2, 64), threshold=1.5), "threshold"),
     ],
@@ -586,3 +611,125 @@ def test_cosine_decay_follows_chapter_11s_schedule():
     np.testing.assert_allclose(lrs, want, rtol=1e-9)
     flat = g.train(ae.Autoencoder(2, (8,)), ae.autoencoder_loss, X, epochs=2, lr=0.01, progress=False)
     assert [m["lr"] for m in flat.epoch_metrics] == [0.01, 0.01]
+
+
+# --- DDIM's eta, conditioning and guidance --------------------------------------------------------------
+@torch.no_grad()
+@pytest.mark.parametrize("make", [dif.linear_schedule, dif.cosine_schedule])
+def test_ddim_with_eta_one_on_every_step_is_ddpm(make):
+    """sigma^2 = the posterior variance when s = t - 1, and the fresh noise is drawn in DDPM's order."""
+    schedule, model = make(30), small_denoiser()
+    ddpm, _ = dif.ddpm_sample(model, schedule, 6, generator(30))
+    ddim = dif.ddim_sample(model, schedule, 6, 30, generator(30), eta=1.0)
+    torch.testing.assert_close(ddim, ddpm, rtol=1e-4, atol=1e-4)
+    t = torch.arange(2, 31)  # the formula's sigma^2 with eta = 1 and s = t - 1 is the posterior variance
+    ab_t, ab_s = schedule.alpha_bar[t].double(), schedule.alpha_bar[t - 1].double()
+    sigma2 = (1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)
+    torch.testing.assert_close(sigma2.float(), schedule.posterior_variance[t], rtol=1e-4, atol=1e-7)
+
+
+@torch.no_grad()
+def test_ddim_eta_zero_is_deterministic_and_eta_adds_fresh_noise():
+    schedule, model = dif.cosine_schedule(30), small_denoiser()
+    plain = dif.ddim_sample(model, schedule, 4, 10, generator(31))
+    torch.testing.assert_close(
+        dif.ddim_sample(model, schedule, 4, 10, generator(31), eta=0.0), plain, rtol=0, atol=0
+    )
+    noisy = dif.ddim_sample(model, schedule, 4, 10, generator(31), eta=0.5)
+    assert (noisy - plain).abs().max() > 1e-3  # same x_T, different path
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+def test_ddim_with_a_perfect_denoiser_returns_the_image_for_any_eta(eta):
+    """Whatever fresh noise is added, a network that names the noise exactly recomputes x0 at every step."""
+    schedule = dif.cosine_schedule(40)
+    x0 = torch.rand(1, 64, generator=generator(32)) * 2 - 1
+
+    class Oracle(torch.nn.Module):
+        pixels = 64
+
+        def __init__(self):
+            super().__init__()
+            self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, t):
+            ab = schedule.alpha_bar[t][:, None]
+            return (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+    out = dif.ddim_sample(Oracle(), schedule, 3, steps=8, generator=generator(33), eta=eta)
+    torch.testing.assert_close(out, x0.expand(3, 64), atol=1e-3, rtol=1e-3)
+
+
+def conditional_denoiser() -> dif.Denoiser:
+    torch.manual_seed(1)
+    model = dif.Denoiser(hidden=32, blocks=2, classes=3).eval()
+    torch.nn.init.normal_(model.label.weight)  # make the labels matter in an untrained model
+    return model
+
+
+@torch.no_grad()
+def test_conditional_denoiser_uses_its_labels_and_no_label_is_the_extra_one():
+    model, x, t = (
+        conditional_denoiser(),
+        torch.randn(4, 64, generator=generator(34)),
+        torch.tensor([1, 5, 9, 3]),
+    )
+    no_label = model(x, t)
+    torch.testing.assert_close(model(x, t, torch.full((4,), 3)), no_label, rtol=0, atol=0)  # index 3 = none
+    assert (model(x, t, torch.tensor([0, 1, 2, 0])) - no_label).abs().max() > 1e-3
+    unconditional = small_denoiser()  # classes=0 keeps the old model: no label table, same parameters
+    assert not hasattr(unconditional, "label") and unconditional.classes == 0
+
+
+@torch.no_grad()
+def test_guidance_is_the_formula_and_its_two_ends_are_the_two_models():
+    model, x, t = conditional_denoiser(), torch.randn(5, 64, generator=generator(35)), torch.arange(1, 6)
+    labels = torch.tensor([0, 1, 2, 1, 0])
+    conditional, unconditional = model(x, t, labels), model(x, t)
+    torch.testing.assert_close(dif.Guided(model, labels, 0.0)(x, t), unconditional)
+    torch.testing.assert_close(dif.Guided(model, labels, 1.0)(x, t), conditional)
+    want = unconditional + 3.0 * (conditional - unconditional)
+    torch.testing.assert_close(dif.Guided(model, labels, 3.0)(x, t), want)
+    sample = dif.ddim_sample(dif.Guided(model, labels, 2.0), dif.cosine_schedule(20), 5, 4, generator(36))
+    assert sample.shape == (5, 64)  # the samplers take the guided model like any denoiser
+
+
+def test_label_dropout_hides_each_label_with_probability_drop():
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        classes = 3
+
+        def forward(self, x, t, labels=None):
+            seen.append(labels.clone())
+            return torch.zeros_like(x)
+
+    schedule, x0, labels = dif.linear_schedule(10), torch.zeros(4000, 64), torch.randint(0, 3, (4000,))
+    for drop in (0.0, 0.25, 1.0):
+        dif.diffusion_loss(Recorder(), x0, schedule, generator(37), labels=labels, drop=drop)
+        hidden = seen[-1] == 3
+        assert abs(hidden.float().mean().item() - drop) < 0.03
+        assert torch.equal(seen[-1][~hidden], labels[~hidden])  # the others keep their own label
+    # the same t and eps are drawn with or without labels: drop = 1 is the unconditional loss
+    model = conditional_denoiser()
+    with_none, _ = dif.diffusion_loss(model, x0[:50], schedule, generator(38))
+    all_hidden, _ = dif.diffusion_loss(model, x0[:50], schedule, generator(38), labels=labels[:50], drop=1.0)
+    torch.testing.assert_close(all_hidden, with_none)
+
+
+def test_train_hands_each_batch_its_own_labels():
+    X = torch.arange(300, dtype=torch.float32)[:, None].repeat(1, 64) / 300  # row i holds i / 300
+    labels = torch.arange(300)
+    model = torch.nn.Linear(64, 64)
+
+    def loss_fn(model, batch, generator, labels):
+        assert torch.equal((batch[:, 0] * 300).round().long(), labels)  # the rows' own labels
+        return model(batch).pow(2).mean(), {}
+
+    g.train(model, loss_fn, X, epochs=2, batch_size=64, progress=False, labels=labels)
+
+
+def test_rand_is_uniform_and_drawn_from_the_generator():
+    u = g.rand((20_000,), generator(39))
+    assert 0 <= u.min() and u.max() < 1 and abs(u.mean().item() - 0.5) < 0.01
+    torch.testing.assert_close(u, torch.rand(20_000, generator=generator(39)), rtol=0, atol=0)

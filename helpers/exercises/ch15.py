@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
+from itertools import pairwise
 
-from helpers.exercises.core import Exercise, matches_value, register
-from helpers.tokenizers import BasicTokenizer, RegexTokenizer, Tokenizer, merge_pair
+from helpers.exercises.core import Exercise, by_hand, matches_value, register
+from helpers.tokenizers import BasicTokenizer, RegexTokenizer, merge_pair, pair_counts
+from helpers.tokenizers.basic import most_frequent
 from helpers.tokenizers.ranks import bpe_below
 
 
@@ -77,11 +80,19 @@ def _merge_solution(ids, pair, new_id):
     return out
 
 
+_MERGE_BY_HAND = "walk through the list with an index yourself."
 register(
     Exercise(
         key="15.2",
         title="merge a pair",
-        checker=_agrees_with(merge_pair, _merge_cases, lambda ids, pair, new: f"ids={ids}, pair={pair}"),
+        checker=by_hand(
+            _agrees_with(merge_pair, _merge_cases, lambda ids, pair, new: f"ids={ids}, pair={pair}"),
+            {
+                "helpers.tokenizers.merge_pair": _MERGE_BY_HAND,
+                "helpers.tokenizers.base.merge_pair": _MERGE_BY_HAND,
+                "helpers.tokenizers.basic.merge_pair": _MERGE_BY_HAND,
+            },
+        ),
         hint="walk left to right with an index i. If ids[i], ids[i+1] is the pair, emit new_id and jump by "
         "2; otherwise emit ids[i] and step by 1. Try [1, 1, 1] with the pair (1, 1): the answer is [new, 1].",
         solution=_merge_solution,
@@ -99,10 +110,6 @@ def _encode_cases():
     tok = BasicTokenizer().train("the theme of the thesis is there, then the other theory", 290)
     learned = [(text, tok.merges) for text in ["the theorist", "then there", "", "other themes", "ééé"]]
     return handmade + learned
-
-
-def _encode_reference(text, merges):
-    return Tokenizer(merges).encode(text)
 
 
 def _greedy_longest_match(text, merges):
@@ -125,11 +132,18 @@ def _encode_solution(text, merges):
     return ids
 
 
+_ENCODE_BY_HAND = "replay the merges on the bytes yourself; merge_pair is allowed."
 register(
     Exercise(
         key="15.3",
         title="encode with ranked merges",
-        checker=_agrees_with(_encode_reference, _encode_cases, lambda text, merges: f"text={text!r}"),
+        checker=by_hand(
+            _agrees_with(_encode_solution, _encode_cases, lambda text, merges: f"text={text!r}"),
+            {
+                "helpers.tokenizers.base.Tokenizer.encode": _ENCODE_BY_HAND,
+                "helpers.tokenizers.base.Tokenizer.encode_chunk": _ENCODE_BY_HAND,
+            },
+        ),
         hint="start from the UTF-8 bytes, then replay the merges in the order they were learned, each one "
         "everywhere it applies (merge_pair is in helpers.tokenizers). Do not look for the longest token.",
         solution=_encode_solution,
@@ -218,12 +232,17 @@ def _last_merge_solution(token, ranks):
         pieces[i : i + 2] = [pieces[i] + pieces[i + 1]]
 
 
+_LAST_MERGE_BY_HAND = "run the lowest-rank-first merging on the token's bytes yourself."
 register(
     Exercise(
         key="15.5",
         title="which merge made this token?",
-        checker=_agrees_with(
-            _last_merge_reference, _last_merge_cases, lambda token, ranks: f"token={token!r}"
+        checker=by_hand(
+            _agrees_with(_last_merge_reference, _last_merge_cases, lambda token, ranks: f"token={token!r}"),
+            {
+                "helpers.tokenizers.ranks.bpe_below": _LAST_MERGE_BY_HAND,
+                "helpers.tokenizers.ranks.merges_from_ranks": _LAST_MERGE_BY_HAND,
+            },
         ),
         hint="run BPE on the token's bytes as tiktoken does - repeatedly join the adjacent pair whose joined "
         "bytes have the lowest rank - but only with ranks below the token's own. Where it stops, two pieces "
@@ -234,5 +253,103 @@ register(
         "' tokens' as ' tok'+'ens' or ' token'+'s'); only replaying BPE with the lower ranks finds the merge "
         "that training made. With 'ab' (256) and 'bc' (257), 'abc' was made from 'ab' and 'c', although "
         "'a'+'bc' is the first cut.",
+    )
+)
+
+
+# 15.6 ---------------------------------------------------------------------------------------------------
+def _step_cases():
+    rng = random.Random(156)
+    texts = ["tokens token tokenize tokenizer", "abab", "aaaa", "ba ab ab ba", "a", "", "él é él"]
+    fixed = [(list(text.encode("utf-8")), 256) for text in texts]
+    randoms = [([rng.randint(0, 4) for _ in range(rng.randint(0, 20))], 300) for _ in range(60)]
+    return fixed + randoms
+
+
+def _bpe_step_helpers(ids, new_id):
+    """One merge of the chapter's training loop: pair_counts, the most frequent pair (ties: the smallest),
+    merge_pair."""
+    pair, _ = most_frequent(pair_counts(ids), None)
+    return list(ids) if pair is None else merge_pair(ids, pair, new_id)
+
+
+def _bpe_step(ids, new_id):
+    counts = {}
+    for a, b in pairwise(ids):  # every adjacent pair, overlapping ones included
+        counts[(a, b)] = counts.get((a, b), 0) + 1
+    if not counts:
+        return list(ids)  # fewer than two ids: nothing to merge
+    best = max(counts.values())
+    pair = min(p for p, n in counts.items() if n == best)  # ties go to the smallest pair
+    return merge_pair(ids, pair, new_id)
+
+
+def _bpe_step_first_seen(ids, new_id):
+    counts = Counter(pairwise(ids))
+    if not counts:
+        return list(ids)
+    pair = counts.most_common(1)[0][0]  # ties go to the pair seen first: not the chapter's rule
+    return merge_pair(ids, pair, new_id)
+
+
+_COUNT_BY_HAND = "count the adjacent pairs yourself (a dict and a loop over zip(ids, ids[1:]))."
+register(
+    Exercise(
+        key="15.6",
+        title="one step of BPE training",
+        checker=by_hand(
+            _agrees_with(_bpe_step_helpers, _step_cases, lambda ids, new_id: f"ids={ids}"),
+            {
+                "helpers.tokenizers.pair_counts": _COUNT_BY_HAND,
+                "helpers.tokenizers.base.pair_counts": _COUNT_BY_HAND,
+                "helpers.tokenizers.basic.most_frequent": "pick the most frequent pair yourself.",
+                "helpers.tokenizers.basic.train_bpe": _COUNT_BY_HAND,
+                "helpers.tokenizers.basic.BasicTokenizer.train": _COUNT_BY_HAND,
+            },
+        ),
+        hint="count every adjacent pair (zip(ids, ids[1:])), find the highest count, and among the pairs "
+        "with that count take the smallest, min(...): the chapter's tie rule. Then merge it with merge_pair. "
+        "Try 'tokens token tokenize tokenizer': four pairs tie at 4, and the rule picks (101, 110), 'en'.",
+        solution=_bpe_step,
+        wrong=_bpe_step_first_seen,
+        explanation="Counting, then merging the winner, is one iteration of the training loop in 15.5. The "
+        "tie rule matters more than it looks: Counter.most_common breaks ties by the order pairs were first "
+        "seen, which depends on the text, so two runs on reordered text could learn different merges. Any "
+        "fixed rule works; training and its tests must share it (section 15.11 shows Hugging Face's).",
+    )
+)
+
+
+# 15.7 ---------------------------------------------------------------------------------------------------
+VOCAB_CHOICES = {
+    "a": "about 2 times shorter: a doubled vocabulary halves the text",
+    "b": "about 1.5 times shorter",
+    "c": "about 1.2 times shorter",
+    "d": "no shorter at all: the common words are single tokens already",
+}
+
+
+def _check_vocab_choice(answer) -> None:
+    assert isinstance(answer, str) and answer.strip().lower() in VOCAB_CHOICES, (
+        f"answer with one of the letters {sorted(VOCAB_CHOICES)}"
+    )
+    picked = answer.strip().lower()
+    assert picked == "c", (
+        f"not ({picked}): {VOCAB_CHOICES[picked]}. Run the next cell and read the doublings."
+    )
+
+
+register(
+    Exercise(
+        key="15.7",
+        title="the last doubling of the vocabulary (predict, then run)",
+        checker=_check_vocab_choice,
+        hint="the first merges take the most frequent pairs, each occurring thousands of times. What are the "
+        "merges between 1,024 and 2,048 made of, and how often does each one occur?",
+        solution="c",
+        wrong="a",
+        explanation="Going from 1,024 to 2,048 tokens shortens the validation text only about 1.2 times, "
+        "against 2.3 times for 256 to 512. Merges are learned in order of frequency, so each later one "
+        "replaces fewer pairs: the returns diminish, while the embedding table doubles at every step.",
     )
 )
