@@ -3,7 +3,7 @@
 import numpy as np
 
 from helpers.cnn import PRESETS, filter_image, make_kernel
-from helpers.exercises.core import Exercise, matches_function, matches_value, register
+from helpers.exercises.core import Exercise, by_hand, matches_function, matches_value, register
 
 # 12.1 ---------------------------------------------------------------------------------------------------
 register(
@@ -34,14 +34,25 @@ def _signal_and_kernel(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
 
 
 def _flips_the_kernel(x, w):
-    return np.convolve(x, w, mode="valid")  # the mathematicians' convolution: the kernel is reversed
+    return _conv1d(x, w[::-1])  # the mathematicians' convolution: the kernel is reversed
+
+
+_SLIDE_IT = "slide the kernel along x yourself: one dot product per position where it fits."
 
 
 register(
     Exercise(
         key="12.2",
         title="convolution in one dimension",
-        checker=matches_function(_conv1d, _signal_and_kernel),
+        checker=by_hand(
+            matches_function(_conv1d, _signal_and_kernel),
+            {
+                "numpy.correlate": _SLIDE_IT,
+                "numpy.convolve": _SLIDE_IT,
+                "torch.nn.functional.conv1d": _SLIDE_IT,
+                "scipy.signal.correlate": _SLIDE_IT,
+            },
+        ),
         hint="y[i] = sum over u of w[u] * x[i + u], for every i at which the whole kernel fits: "
         "len(x) - len(w) + 1 outputs. Do not flip the kernel.",
         solution=_conv1d,
@@ -105,5 +116,77 @@ register(
         explanation="Each 3x3 layer with stride 1 widens the view by 2 pixels (one each side): 3, then 5,"
         " then 7. DigitCNN's last layer therefore sees 7x7 patches of the 8x8 digit, nearly "
         "all of it.",
+    )
+)
+
+
+# 12.5 ---------------------------------------------------------------------------------------------------
+def _depthwise_conv2d(x, w, padding):
+    """Each channel c of x (N, C, H, W) filtered by its own kernel w[c] (C, kH, kW): no sum over channels."""
+    C, kH, kW = w.shape
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))  # (N, C, H + 2p, W + 2p)
+    H_out, W_out = x_pad.shape[2] - kH + 1, x_pad.shape[3] - kW + 1
+    y = np.zeros((x.shape[0], C, H_out, W_out))  # (N, C, H_out, W_out)
+    for u in range(kH):
+        for v in range(kW):  # weight w[:, u, v] meets the pixels at offset (u, v) of every window
+            y += w[None, :, u, v, None, None] * x_pad[:, :, u : u + H_out, v : v + W_out]
+    return y
+
+
+def _depthwise_inputs(rng: np.random.Generator) -> tuple:
+    N, C = int(rng.integers(1, 3)), int(rng.integers(1, 4))
+    kH, kW = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    H, W = kH + int(rng.integers(0, 5)), kW + int(rng.integers(0, 5))
+    return rng.normal(size=(N, C, H, W)), rng.normal(size=(C, kH, kW)), int(rng.integers(0, 2))
+
+
+def _depthwise_with_flipped_kernels(x, w, padding):
+    return _depthwise_conv2d(x, w[:, ::-1, ::-1], padding)  # scipy's convolve2d per channel: flipped
+
+
+_BY_HAND = "write the sum over the kernel's offsets yourself, with numpy (np.pad is fine)."
+register(
+    Exercise(
+        key="12.5",
+        title="a depthwise convolution, by hand",
+        checker=by_hand(
+            matches_function(_depthwise_conv2d, _depthwise_inputs),
+            {
+                "torch.nn.functional.conv2d": _BY_HAND,
+                "torch.conv2d": _BY_HAND,
+                "torch.nn.functional.unfold": _BY_HAND,
+                "scipy.signal.correlate2d": _BY_HAND,
+                "scipy.signal.convolve2d": _BY_HAND,
+                "helpers.cnn.conv2d_loops": _BY_HAND,
+                "helpers.cnn.conv2d_im2col": _BY_HAND,
+                "helpers.cnn.im2col": _BY_HAND,
+            },
+        ),
+        hint="pad H and W with np.pad, then y[n, c, i, j] = sum over u, v of w[c, u, v] * x_pad[n, c, i + u, "
+        "j + v]. Either four loops, or (faster) one loop over the kernel offsets (u, v) that adds w[:, u, v] "
+        "times a shifted slice of the whole padded batch. Do not flip the kernel, and do not sum over c.",
+        solution=_depthwise_conv2d,
+        wrong=_depthwise_with_flipped_kernels,
+        explanation="A depthwise convolution is F.conv2d(x, w[:, None], padding=p, groups=C): every channel "
+        "keeps its own output, so it costs C kH kW multiply-adds per pixel instead of C_out C kH kW. "
+        "MobileNet-style and ConvNeXt blocks pair it with a 1x1 convolution that mixes the channels; the "
+        "two together approximate a full convolution at a fraction of the cost.",
+    )
+)
+
+# 12.6 ---------------------------------------------------------------------------------------------------
+register(
+    Exercise(
+        key="12.6",
+        title="predict: an MLP on shifted digits",
+        checker=matches_value(0.1, atol=0.15, what="your predicted accuracy"),
+        hint="the MLP has one weight per input pixel and class. Trained on centred digits only, which "
+        "weights ever saw ink at the pixels a digit covers once it has moved 2 or 3 pixels?",
+        solution=0.1,
+        wrong=0.8,  # "it is only 2 or 3 pixels on a 16-pixel canvas": the picture barely changes to a human
+        explanation="It falls to about guessing (10% for ten classes). To a person a digit moved by two "
+        "pixels is the same digit; to the MLP it is a different set of input pixels, many of which were "
+        "always blank in training, so their weights never learned anything, and the pixels it did learn are "
+        "now mostly blank. The CNN applies the same kernels everywhere and pools globally: it does not care.",
     )
 )
