@@ -221,7 +221,8 @@ def by_hand(checker: Checker, forbidden: dict[str, str]) -> Checker:
         for dotted, (_, _, original) in targets.items():
             if answer is original:  # the shortcut itself, handed in as the answer (check("1.2", solve))
                 raise AssertionError(
-                    f"your answer is {dotted} itself; this exercise is to build it. {forbidden[dotted]}"
+                    f"your answer is {dotted} itself; this exercise is to build it yourself. "
+                    f"{forbidden[dotted]}"
                 )
         if callable(answer):
             used = _global_references(answer)
