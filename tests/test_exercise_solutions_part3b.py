@@ -260,34 +260,58 @@ def test_18_2_refuses_counting_a_built_model(capsys):
     assert refused("18.2", by_building, capsys)
 
 
-@pytest.mark.parametrize("scale", [0.0, 0.01, 1.0, 30.0])
-def test_18_3_clip_matches_clip_grad_norm(scale):
-    rng = np.random.default_rng(int(scale * 100))
-    grads = [rng.normal(size=shape) * scale for shape in [(3, 4), (5,), (2, 2, 2)]]
-    params = [nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
-    for p, g in zip(params, grads, strict=True):
-        p.grad = t64(g)
-    nn.utils.clip_grad_norm_(params, max_norm=1.0)
-    ours = get("18.3").solution(grads, 1.0)
-    assert all(np.allclose(a, p.grad.numpy(), atol=1e-12) for a, p in zip(ours, params, strict=True))
+@pytest.mark.parametrize("micro_batches", [1, 3, 6])
+def test_18_3_accumulated_gradients_equal_one_backward_of_the_whole_batch(micro_batches):
+    config = GPTConfig(
+        vocab_size=17,
+        block_size=12,
+        n_layer=2,
+        n_head=2,
+        n_embd=24,
+        bias=False,
+        norm="rmsnorm",
+        position="rope",
+    )
+    torch.manual_seed(micro_batches)
+    model = GPT(config).double()
+    x, y = torch.randint(0, 17, (6, 12)), torch.randint(0, 17, (6, 12))  # (B, T)
+    _, loss = model(x, y)
+    whole = torch.autograd.grad(loss, list(model.parameters()))  # torch's gradient of the whole batch's mean
+    returned = get("18.3").solution(model, x, y, micro_batches)
+    assert math.isclose(returned, loss.item(), rel_tol=1e-12)
+    for p, g in zip(model.parameters(), whole, strict=True):
+        assert torch.allclose(p.grad, g, rtol=1e-9, atol=1e-13)
 
 
-def test_18_3_refuses_torchs_clipping_and_the_chapters_torch_code(capsys):
-    def by_torch(grads, max_norm):
-        params = [nn.Parameter(t64(g)) for g in grads]
-        for p in params:
-            p.grad = p.detach().clone()
-        nn.utils.clip_grad_norm_(params, max_norm)
-        return [p.grad.numpy() for p in params]
+def test_18_3_refuses_one_whole_batch_pass_and_zeroing_between_micro_batches(capsys):
+    def whole_batch(model, x, y, micro_batches):  # right gradients, but no accumulation
+        _, loss = model(x, y)
+        loss.backward()
+        return loss.item()
 
-    def like_the_chapter(grads, max_norm):  # the notebook's clip_gradients, wrapped
-        ts = [t64(g) for g in grads]
-        norm = torch.sqrt(sum((g**2).sum() for g in ts))
-        return [(g * min(1.0, max_norm / (norm.item() + 1e-6))).numpy() for g in ts]
+    def zeroes_in_between(model, x, y, micro_batches):
+        total = 0.0
+        for xp, yp in zip(x.chunk(micro_batches), y.chunk(micro_batches), strict=True):
+            model.zero_grad()
+            _, loss = model(xp, yp)
+            (loss / micro_batches).backward()
+            total += loss.item() / micro_batches
+        return total
 
-    assert refused("18.3", by_torch, capsys)
-    assert refused("18.3", like_the_chapter, capsys)
-    assert callable(nn.utils.clip_grad_norm_) and torch.sqrt(torch.tensor(4.0)) == 2.0  # restored
+    check("18.3", whole_batch)
+    assert "should run 2 times on 4 windows each" in capsys.readouterr().out
+    check("18.3", zeroes_in_between)
+    assert "differ from one backward of the whole batch" in capsys.readouterr().out
+    check("18.3", get("18.3").wrong)
+    assert "2 times too large" in capsys.readouterr().out
+
+
+def test_18_3_check_leaves_torchs_random_state_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    assert passes("18.3", get("18.3").solution)
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_18_4_count_matches_param_groups():

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from helpers.exercises.core import Exercise, by_hand, matches_function, matches_value, register
+from helpers.gpt import GPT, GPTConfig
 
 # 18.1 ---------------------------------------------------------------------------------------------------
 register(
@@ -65,88 +66,103 @@ register(
 
 
 # 18.3 ---------------------------------------------------------------------------------------------------
-def clip_by_norm(grads, max_norm):
-    """Scale all the gradients by one factor, so that together, as one vector, their norm is <= max_norm."""
-    norm = np.sqrt(sum(np.sum(g**2) for g in grads))  # the length of all the gradients as one vector
-    scale = min(1.0, float(max_norm) / (norm + 1e-6))  # 1 for a short gradient: left alone
-    return [g * scale for g in grads]
+def accumulate(model, x, y, micro_batches):
+    """Gradients of the whole batch's mean loss, from `micro_batches` forward and backward passes."""
+    total = 0.0
+    for x_part, y_part in zip(x.chunk(micro_batches), y.chunk(micro_batches), strict=True):
+        _, loss = model(x_part, y_part)  # the mean over this micro-batch's B / k rows
+        (loss / micro_batches).backward()  # .grad adds up: k of these make the whole batch's mean
+        total += loss.item() / micro_batches
+    return total
 
 
-def _clip_each_alone(grads, max_norm):  # a norm per tensor: changes the direction of the whole step
-    return [clip_by_norm([g], max_norm)[0] for g in grads]
+def _sums_the_means(model, x, y, micro_batches):  # forgets the 1/k: a step k times too long
+    total = 0.0
+    for x_part, y_part in zip(x.chunk(micro_batches), y.chunk(micro_batches), strict=True):
+        _, loss = model(x_part, y_part)
+        loss.backward()
+        total += loss.item() / micro_batches
+    return total
 
 
-def _always_rescale(grads, max_norm):  # also stretches short gradients up to max_norm
-    norm = np.sqrt(sum(np.sum(g**2) for g in grads))
-    return [g * float(max_norm) / (norm + 1e-6) for g in grads]
+_TINY = GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16, bias=False)
 
 
-def _clip_cases() -> list[tuple[list[np.ndarray], float, list[np.ndarray]]]:
-    """(gradients, max_norm, what clip_grad_norm_ leaves), made before any check refuses torch."""
-    rng, cases = np.random.default_rng(18), []
-    for scale in [0.01, 1.0, 10.0] * 8:
-        shapes = [tuple(int(n) for n in rng.integers(1, 5, size=rng.integers(1, 3))) for _ in range(3)]
-        grads = [rng.normal(size=shape) * scale for shape in shapes[: int(rng.integers(1, 4))]]
-        max_norm = float(rng.uniform(0.1, 2.0))
-        params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
-        for p, g in zip(params, grads, strict=True):
-            p.grad = torch.from_numpy(g.copy())
-        torch.nn.utils.clip_grad_norm_(params, max_norm)  # clips in place
-        cases.append((grads, max_norm, [p.grad.numpy() for p in params]))
-    return cases
+def _accumulation_case(seed: int) -> tuple[GPT, torch.Tensor, torch.Tensor]:
+    """A tiny float64 GPT and a batch of 8 windows, without touching torch's global random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT(_TINY).double()
+        x = torch.randint(0, _TINY.vocab_size, (8, _TINY.block_size))  # (B, T) inputs
+        y = torch.randint(0, _TINY.vocab_size, (8, _TINY.block_size))  # (B, T) targets
+    return model, x, y
 
 
-_CLIP_CASES = _clip_cases()
+def _whole_batch(model: GPT, x: torch.Tensor, y: torch.Tensor) -> tuple[float, dict[str, torch.Tensor]]:
+    _, loss = model(x, y)
+    loss.backward()  # one backward of the whole batch: what accumulation must reproduce
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    return loss.item(), grads
 
 
-def _check_clip(answer) -> None:
-    assert callable(answer), f"expected a function, got {type(answer).__name__}"
-    for grads, max_norm, want in _CLIP_CASES:
-        got = answer([g.copy() for g in grads], max_norm)
-        if got is None:
-            raise AssertionError("your function returned None: did you forget `return`?")
-        got = [np.asarray(g, dtype=float) for g in got]
-        shapes = [g.shape for g in grads]
-        assert [g.shape for g in got] == shapes, f"for gradients of shapes {shapes} return the same shapes"
-        if all(np.allclose(a, b, atol=1e-9) for a, b in zip(got, want, strict=True)):
-            continue
-        for wrong, why in [
-            (_clip_each_alone, "you clip each array by its own norm; the norm is of all of them together"),
-            (_always_rescale, "you stretch a short gradient up to max_norm; it should be left alone"),
-        ]:
-            if all(np.allclose(a, b, atol=1e-9) for a, b in zip(got, wrong(grads, max_norm), strict=True)):
-                raise AssertionError(why)
+def _check_one_batch(answer, seed: int, k: int) -> None:
+    model, x, y = _accumulation_case(seed)
+    want_loss, want = _whole_batch(model, x, y)
+    rows: list[int] = []  # the batch size of every forward pass the answer makes
+    hook = model.register_forward_pre_hook(lambda module, args: rows.append(args[0].shape[0]))
+    try:
+        got_loss = answer(model, x.clone(), y.clone(), k)
+    finally:
+        hook.remove()
+    assert rows == [len(x) // k] * k, (
+        f"with micro_batches={k} the model should run {k} times on {len(x) // k} windows each; it ran on "
+        f"batches of {rows} windows"
+    )
+    got = {n: p.grad for n, p in model.named_parameters()}
+    missing = [n for n, g in got.items() if g is None]
+    assert not missing, f"{missing[0]} has no gradient: call backward() after each micro-batch"
+
+    def close(scale: float) -> bool:
+        return all(torch.allclose(got[n], scale * want[n], rtol=1e-6, atol=1e-12) for n in want)
+
+    if not close(1.0):
+        if k > 1 and close(k):
+            raise AssertionError(
+                f"your gradients are {k} times too large: each micro-batch's loss is already a mean over "
+                "its windows, so the k of them must be averaged, not added"
+            )
         raise AssertionError(
-            f"for gradients of shapes {shapes} and max_norm {max_norm:.3f} your arrays differ from "
-            "torch.nn.utils.clip_grad_norm_'s"
+            f"with micro_batches={k} your gradients differ from one backward of the whole batch's mean loss "
+            "(is anything zeroing the gradients between micro-batches?)"
         )
+    assert got_loss is not None, "return the whole batch's mean loss, as a float"
+    assert abs(float(got_loss) - want_loss) < 1e-9, (
+        f"you returned {float(got_loss):.6f}; the whole batch's mean loss is {want_loss:.6f}"
+    )
 
 
-_BY_HAND = "Take the norm of all the arrays together and scale them yourself, in numpy."
+def _check_accumulation(answer) -> None:
+    assert callable(answer), f"expected a function, got {type(answer).__name__}"
+    for seed, k in [(0, 2), (1, 4), (2, 8), (3, 1)]:
+        _check_one_batch(answer, seed, k)
+
+
 register(
     Exercise(
         key="18.3",
-        title="gradient clipping, by hand",
-        checker=by_hand(
-            _check_clip,
-            {
-                "torch.nn.utils.clip_grad_norm_": _BY_HAND,
-                "torch.nn.utils.clip_grad_norm": _BY_HAND,
-                "torch.nn.utils.clip_grads_with_norm_": _BY_HAND,
-                "torch.nn.utils.get_total_norm": _BY_HAND,
-                "torch.sqrt": _BY_HAND,
-            },
-        ),
-        hint="the length of all the gradients together is sqrt(sum over arrays of sum(g^2)). Multiply every "
-        "array by the same factor min(1, max_norm / (norm + 1e-6)) (torch adds the 1e-6 so that a zero "
-        "gradient does not divide by zero).",
-        solution=clip_by_norm,
-        wrong=_clip_each_alone,
-        explanation="Clipping keeps the direction of the whole update and caps its length. One factor for "
-        "all the parameters matters: clipping each tensor by its own norm would shrink some parameters' "
-        "steps more than others' and turn the step away from the gradient. Clipping only acts on the rare "
-        "steps where the gradient is unusually large (a bad batch, a loss spike), so that one step cannot "
-        "throw the weights far away.",
+        title="gradient accumulation",
+        checker=_check_accumulation,
+        hint="split x and y into micro_batches equal parts (x.chunk(k)); for each, `_, loss = model(xp, yp)` "
+        "is the mean over that part's windows. The whole batch's mean is the average of the k means, and "
+        "backward() adds into .grad: so call backward() on loss / k each time, and zero nothing in between.",
+        solution=accumulate,
+        wrong=_sums_the_means,
+        explanation="backward() adds into .grad, so k backward passes sum their gradients. Each "
+        "micro-batch's loss is a mean over B / k windows; the whole batch's mean is the average of the k "
+        "means, so each must be divided by k before its backward. Then one optimiser step sees exactly the "
+        "gradient of a batch k times larger than the memory holds at once, at the price of k smaller passes. "
+        "Chapter 29 meets the same 1 / k when it splits a batch over processes.",
     )
 )
 
