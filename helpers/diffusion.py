@@ -10,7 +10,10 @@ What this module adds over helpers.generative (shared checks, draws and loop):
   from deterministic, 0, to DDPM-like, 1);
 - conditioning: a `Denoiser` with `classes`, trained with label dropout, and `Guided`, classifier-free
   guidance with a scale;
-- the noising slider's data and view: `forward_picture` / `forward_view`.
+- the noising slider's data and view: `forward_picture` / `forward_view`;
+- the chapter's trained denoiser, shipped (`DENOISER_RECIPE`, `save_denoiser`, `load_shipped_denoiser`):
+  data/make_denoiser.py trains it exactly as section 14.6 does, so the chapter can load it instead of
+  spending most of its minute on training.
 
 The model works in [-1, 1] (`to_signed`, `to_unit`). The maths uses steps t = 1..T; every schedule array
 has an entry for t = 0 too (no noise), so `schedule.alpha_bar[t]` reads like the formula.
@@ -19,17 +22,22 @@ has an entry for t = 0 too (no noise), so `schedule.alpha_bar[t]` reads like the
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from helpers.data import data_path
 from helpers.generative import PIXELS, check_images, rand, randint, randn
 from helpers.mlp import MLP
+from helpers.train import History
 from helpers.widgets import slider_view
 
 
@@ -434,3 +442,50 @@ def forward_view(x0: torch.Tensor, schedule: NoiseSchedule, noise: torch.Tensor,
         curves.legend(fontsize=8, loc="center right")
 
     return slider_view(draw, t=(0, schedule.T, 1, t))
+
+
+# the trained denoiser, shipped ------------------------------------------------------------------------------
+SHIPPED_DENOISER = "denoiser_digits"  # data/denoiser_digits.safetensors and .json, by data/make_denoiser.py
+DENOISER_RECIPE = {  # section 14.6's model and training run; the chapter asserts that it uses the same
+    "hidden": 256,
+    "blocks": 3,
+    "T": 200,
+    "schedule": "cosine",
+    "snr_cap": 5.0,
+    "epochs": 250,
+    "cosine_decay": True,
+    "seed": 0,
+}
+
+
+def save_denoiser(
+    model: Denoiser, history: History, recipe: dict, out_dir: Path, name: str = SHIPPED_DENOISER
+):
+    """Write <out_dir>/<name>.safetensors (the float32 weights) and <name>.json (recipe, training curve)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(out_dir / f"{name}.safetensors"))
+    record = {"recipe": recipe, "step_loss": history.step_loss, "epoch_metrics": history.epoch_metrics}
+    (out_dir / f"{name}.json").write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+
+def load_shipped_denoiser(
+    model: Denoiser, name: str = SHIPPED_DENOISER, data_dir: Path | None = None
+) -> tuple[History, dict]:
+    """Load the shipped weights into `model` (built with the recipe's sizes); return (history, recipe).
+
+    Both files are checked against data/MANIFEST.sha256 (helpers.data.data_path). A model of other sizes
+    is refused with the sizes the weights need.
+    """
+    record = json.loads(data_path(f"{name}.json", data_dir).read_text(encoding="utf-8"))
+    recipe = record["recipe"]
+    weights = load_file(str(data_path(f"{name}.safetensors", data_dir)))
+    mine = model.state_dict()
+    if set(mine) != set(weights) or any(mine[k].shape != weights[k].shape for k in weights):
+        raise ValueError(
+            f"the shipped weights are for Denoiser(hidden={recipe['hidden']}, blocks={recipe['blocks']}); "
+            "build the model with those sizes"
+        )
+    model.load_state_dict(weights)
+    return History(step_loss=record["step_loss"], epoch_metrics=record["epoch_metrics"]), recipe

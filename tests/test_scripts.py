@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from helpers import diffusion as dif
 from helpers.data import read_manifest, sha256_of
 from tests.conftest import ROOT
 
@@ -62,7 +63,7 @@ def test_the_tests_cover_every_script():
     tested |= {"scripts/ablate_blocks.py"}  # its tiny run is in test_gpt.py (it trains the book's GPT)
     tested |= {"scripts/compare_ssm.py"}  # its tiny run is in test_ssm.py
     tested |= {"data/make_shapes.py", "data/make_corpus.py", "data/make_lora_sweep.py", "data/make_fsdd.py"}
-    tested |= {"data/make_docs_corpus.py"}
+    tested |= {"data/make_docs_corpus.py", "data/make_denoiser.py"}
     tested |= {"scripts/scaling_sweep.py"}  # its tiny run (--quick) is in test_cost.py
     assert set(SCRIPTS + DATA_SCRIPTS) <= tested, "a new script needs a smoke test here"
     # data/make_fsdd.py needs a folder of recordings: its smoke test (on generated WAVs) is in test_audio.py
@@ -233,3 +234,15 @@ def test_make_docs_corpus_converts_rst_and_holds_out_whole_documents(tmp_path):
         assert gone not in train + val, gone
     held_out = {line for line in val.splitlines() if line.endswith("--- Array search")}
     assert len(held_out) == 2 and not held_out & set(train.splitlines())  # whole documents held out
+
+
+def test_make_denoiser_writes_weights_that_load_into_the_chapters_model(tmp_path):
+    out = run("data/make_denoiser.py", "--epochs", "1", "--out", str(tmp_path), cwd=tmp_path)
+    assert "denoiser_digits.safetensors" in out
+    names = ["denoiser_digits.json", "denoiser_digits.safetensors"]
+    (tmp_path / "MANIFEST.sha256").write_text("".join(f"{sha256_of(tmp_path / n)}  {n}\n" for n in names))
+    model = dif.Denoiser(hidden=dif.DENOISER_RECIPE["hidden"], blocks=dif.DENOISER_RECIPE["blocks"])
+    history, recipe = dif.load_shipped_denoiser(model, data_dir=tmp_path)
+    assert recipe == {**dif.DENOISER_RECIPE, "epochs": 1}
+    assert len(history.step_loss) == 11 and len(history.epoch_metrics) == 1  # 1,347 digits in batches of 128
+    run("data/make_denoiser.py", "--epochs", "0", cwd=tmp_path, ok=(2,))  # refused with a usage error
