@@ -1,4 +1,4 @@
-"""Write data/denoiser_digits.safetensors and .json: chapter 14's denoiser, trained as section 14.6 trains it.
+"""Write data/denoiser_digits.safetensors and .json: chapter 14's denoiser, trained as section 14.5 trains it.
 
     OMP_WAIT_POLICY=PASSIVE python data/make_denoiser.py
 

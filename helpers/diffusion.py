@@ -12,7 +12,7 @@ What this module adds over helpers.generative (shared checks, draws and loop):
   guidance with a scale;
 - the noising slider's data and view: `forward_picture` / `forward_view`;
 - the chapter's trained denoiser, shipped (`DENOISER_RECIPE`, `save_denoiser`, `load_shipped_denoiser`):
-  data/make_denoiser.py trains it exactly as section 14.6 does, so the chapter can load it instead of
+  data/make_denoiser.py trains it exactly as section 14.5 does, so the chapter can load it instead of
   spending most of its minute on training.
 
 The model works in [-1, 1] (`to_signed`, `to_unit`). The maths uses steps t = 1..T; every schedule array
@@ -446,7 +446,7 @@ def forward_view(x0: torch.Tensor, schedule: NoiseSchedule, noise: torch.Tensor,
 
 # the trained denoiser, shipped ------------------------------------------------------------------------------
 SHIPPED_DENOISER = "denoiser_digits"  # data/denoiser_digits.safetensors and .json, by data/make_denoiser.py
-DENOISER_RECIPE = {  # section 14.6's model and training run; the chapter asserts that it uses the same
+DENOISER_RECIPE = {  # section 14.5's model and training run; the chapter asserts that it uses the same
     "hidden": 256,
     "blocks": 3,
     "T": 200,
